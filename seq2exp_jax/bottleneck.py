@@ -1,0 +1,76 @@
+"""The Beta information bottleneck: per-position Beta masks, their KL, hard masks.
+
+Everything here runs in float32 whatever the network's compute dtype: the KL and the
+sampler need lgamma/digamma and small concentrations that bf16 cannot represent.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.special import digamma, gammaln
+import numpy as np
+
+
+def _f32(*arrays):
+  return tuple(jnp.asarray(a, jnp.float32) for a in arrays)
+
+
+def beta_sample(key: jax.Array, alpha, beta):
+  """A reparameterised draw z ~ Beta(alpha, beta), differentiable in both concentrations.
+
+  `jax.random.beta` draws two Gamma variables (in log space, for small concentrations);
+  JAX differentiates Gamma draws with implicit reparameterisation gradients
+  (dz/dalpha = -(dF/dalpha) / p(z)), which is what PyTorch's `Beta.rsample` does too.
+
+  Args:
+    alpha, beta: (...) positive concentrations, broadcast together.
+  Returns:
+    z: (...) float32 in [0, 1].
+  """
+  alpha, beta = _f32(alpha, beta)
+  shape = jnp.broadcast_shapes(alpha.shape, beta.shape)
+  return jax.random.beta(key, alpha, beta, shape=shape, dtype=jnp.float32)
+
+
+def beta_mean(alpha, beta):
+  """E[z] = alpha / (alpha + beta); (...) -> (...) float32."""
+  alpha, beta = _f32(alpha, beta)
+  return alpha / (alpha + beta)
+
+
+def beta_kl(alpha1, beta1, alpha2, beta2):
+  """Closed-form KL(Beta(alpha1, beta1) || Beta(alpha2, beta2)), elementwise, float32.
+
+      log B(a2, b2) - log B(a1, b1) + (a1 - a2) psi(a1) + (b1 - b2) psi(b1)
+        + (a2 - a1 + b2 - b1) psi(a1 + b1)
+  """
+  a1, b1, a2, b2 = _f32(alpha1, beta1, alpha2, beta2)
+  log_beta_fn = lambda a, b: gammaln(a) + gammaln(b) - gammaln(a + b)  # noqa: E731
+  return (log_beta_fn(a2, b2) - log_beta_fn(a1, b1)
+          + (a1 - a2) * digamma(a1) + (b1 - b2) * digamma(b1)
+          + (a2 - a1 + b2 - b1) * digamma(a1 + b1))
+
+
+def hard_threshold(soft, threshold: float = 0.5):
+  """1.0 where soft >= threshold else 0.0 (no gradient); (...) -> (...) float32."""
+  return (jnp.asarray(soft, jnp.float32) >= threshold).astype(jnp.float32)
+
+
+def straight_through(soft, threshold: float = 0.5):
+  """Hard mask in the forward pass, gradient of `soft` in the backward pass.
+
+  Computed as `hard - stop_gradient(soft) + soft`, like the original; where soft >= 0.5 the
+  forward value is exactly 1.0 in float32, so `mask == 1` selects the same positions.
+  """
+  soft = jnp.asarray(soft, jnp.float32)
+  return hard_threshold(soft, threshold) - jax.lax.stop_gradient(soft) + soft
+
+
+def marginal_concentrations(marginal_mean: float, marginal_scale: float) -> tuple[float, float]:
+  """The sparse prior Beta(s, s (1 - m) / m), computed in float32 like the original.
+
+  Seq2Exp-soft (m=0.1, s=10): (10, 90). Seq2Exp-hard (m=0.45, s=0.1): (0.1, 0.12222224).
+  """
+  m, s = np.float32(marginal_mean), np.float32(marginal_scale)
+  return float(np.float32(1.0) * s), float((np.float32(1.0) - m) / m * s)

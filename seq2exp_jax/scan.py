@@ -1,0 +1,243 @@
+"""The selective scan of Mamba v1, with memory linear in the sequence length.
+
+    h_t = exp(delta_t A) * h_{t-1} + delta_t B_t x_t        (state h: (B, E, N))
+    y_t = sum_n C_t[n] h_t[:, :, n]
+
+`B_t`, `C_t` are shared by all E channels (one value per state index); `delta_t` is per
+channel. One interface, `selective_scan(..., method=...)`, with two implementations:
+
+* ``"reference"``: one `lax.scan` step per position over the whole window. Simple and the
+  oracle in tests, but its backward pass keeps the state of every step, an (L, B, E, N)
+  array, so it is only for short windows.
+* ``"chunked"`` (default): positions are cut into chunks of `chunk_size`; an outer
+  `lax.scan` carries the state from chunk to chunk and keeps only the state entering each
+  chunk. The backward pass is written by hand (`jax.custom_vjp`): it walks the chunks in
+  reverse, recomputes one chunk's states from its entry state and runs the adjoint, itself
+  a linear recurrence run backwards, with every reduction done per chunk as an einsum. It
+  holds O((L / T + T) B E N) floats instead of O(L B E N); `exp(delta A)` never exists for
+  more than one chunk. On 2 CPU cores it is ~2.5x faster than differentiating the step
+  function of a rematerialised scan.
+
+A fused GPU/TPU kernel (Pallas) would register itself in `SCAN_METHODS` under a new name;
+callers choose by `method` and nothing else changes.
+
+On CPU a sequential inner scan is the fastest choice measured here (2 cores: ~7x faster than
+`lax.associative_scan` at L=65,536), see `benchmarks/scan.py`.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+DEFAULT_CHUNK_SIZE = 256
+
+
+def _to_time_major(a):
+  return jnp.moveaxis(a, 1, 0)
+
+
+def reference_scan(x, delta, A, Bm, Cm):
+  """Step-by-step scan over the whole window (the test oracle).
+
+  Args:
+    x: (B, L, E) input. delta: (B, L, E) positive step sizes (after softplus).
+    A: (E, N) negative state matrix diagonal. Bm, Cm: (B, L, N).
+  Returns:
+    y: (B, L, E), float32.
+  """
+  batch, _, inner = x.shape
+
+  def step(h, inputs):
+    delta_t, x_t, b_t, c_t = inputs  # (B, E), (B, E), (B, N), (B, N)
+    h = jnp.exp(delta_t[:, :, None] * A) * h + (delta_t * x_t)[:, :, None] * b_t[:, None, :]
+    return h, jnp.einsum("ben,bn->be", h, c_t)
+
+  h0 = jnp.zeros((batch, inner, A.shape[1]), jnp.float32)
+  _, y = jax.lax.scan(step, h0, tuple(_to_time_major(a) for a in (delta, x, Bm, Cm)))
+  return _to_time_major(y)
+
+
+def _linear_recurrence(a, b, h0, *, reverse: bool = False, inner: str = "sequential"):
+  """All states of h_t = a_t * h_{t-1} + b_t along axis 0 (T), starting from h0.
+
+  Args:
+    a, b: (T, B, E, N). h0: (B, E, N) (the state before the first step taken; with
+      `reverse`, time runs from T-1 down to 0).
+    inner: "sequential" (`lax.scan`; fastest on CPU) or "associative"
+      (`lax.associative_scan`; log-depth, for GPU/TPU).
+  Returns:
+    (T, B, E, N) states.
+  """
+  if inner == "associative":
+    b = b.at[-1 if reverse else 0].add(a[-1 if reverse else 0] * h0)
+
+    def combine(left, right):  # compose two affine maps h -> a h + b
+      return right[0] * left[0], right[0] * left[1] + right[1]
+
+    return jax.lax.associative_scan(combine, (a, b), reverse=reverse)[1]
+  if inner != "sequential":
+    raise ValueError(f"unknown inner recurrence {inner!r}: expected 'sequential' or 'associative'")
+
+  def step(h, ab):
+    h = ab[0] * h + ab[1]
+    return h, h
+
+  return jax.lax.scan(step, h0, (a, b), reverse=reverse)[1]
+
+
+def _chunk_forward(h0, delta, x, Bm, Cm, A, inner):
+  """One chunk. h0: (B, E, N); delta, x: (T, B, E); Bm, Cm: (T, B, N); A: (E, N).
+
+  Returns the states h (T, B, E, N), the outputs y (T, B, E) and the decays a (T, B, E, N).
+  """
+  a = jnp.exp(delta[..., None] * A)
+  b = (delta * x)[..., None] * Bm[:, :, None, :]
+  h = _linear_recurrence(a, b, h0, inner=inner)
+  y = jnp.einsum("tben,tbn->tbe", h, Cm)
+  return h, y, a
+
+
+def _chunk_backward(h0, delta, x, Bm, Cm, A, g_last, dy, inner):
+  """Gradients of one chunk, recomputing its forward from the saved entry state h0.
+
+  With g_t = dLoss/dh_t, the adjoint runs backwards: g_t = C_t dy_t + a_{t+1} g_{t+1}, and
+  g_last (B, E, N) is what the following chunk passes back (a_{T} g_{T} in global terms).
+  Every reduction is then done over the whole chunk at once.
+
+  Returns (dh0 (B, E, N), ddelta (T, B, E), dx (T, B, E), dBm (T, B, N), dCm (T, B, N),
+  dA (E, N)).
+  """
+  h, _, a = _chunk_forward(h0, delta, x, Bm, Cm, A, inner)
+  r = dy[..., None] * Cm[:, :, None, :]
+  a_next = jnp.concatenate([a[1:], jnp.ones_like(a[:1])], axis=0)
+  g = _linear_recurrence(a_next, r, g_last, reverse=True, inner=inner)
+  h_prev = jnp.concatenate([h0[None], h[:-1]], axis=0)
+  g_decay = g * h_prev * a  # dLoss / d(delta A), elementwise
+  g_b = jnp.einsum("tben,tbn->tbe", g, Bm)
+  ddelta = g_b * x + jnp.einsum("tben,en->tbe", g_decay, A)
+  dx = g_b * delta
+  dBm = jnp.einsum("tben,tbe->tbn", g, delta * x)
+  dCm = jnp.einsum("tben,tbe->tbn", h, dy)
+  dA = jnp.einsum("tben,tbe->en", g_decay, delta)
+  return a[0] * g[0], ddelta, dx, dBm, dCm, dA
+
+
+def _to_chunks(a, chunk):
+  """(B, L, C) with L a multiple of chunk -> (L / chunk, chunk, B, C)."""
+  batch, length, channels = a.shape
+  return jnp.moveaxis(a.reshape(batch, length // chunk, chunk, channels), 0, 2)
+
+
+def _from_chunks(a):
+  """(n_chunks, chunk, B, C) -> (B, n_chunks * chunk, C)."""
+  n_chunks, chunk, batch, channels = a.shape
+  return jnp.moveaxis(a, 2, 0).reshape(batch, n_chunks * chunk, channels)
+
+
+def _chunked_forward(x, delta, A, Bm, Cm, chunk, inner):
+  """Returns y (B, L, E) and the state entering every chunk (n_chunks, B, E, N)."""
+  batch, _, inner_width = x.shape
+
+  def body(h, chunk_inputs):
+    hs, y, _ = _chunk_forward(h, *chunk_inputs, A, inner)
+    return hs[-1], (y, h)
+
+  h0 = jnp.zeros((batch, inner_width, A.shape[1]), jnp.float32)
+  _, (y, entry_states) = jax.lax.scan(
+      body, h0, tuple(_to_chunks(v, chunk) for v in (delta, x, Bm, Cm)))
+  return _from_chunks(y), entry_states
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6))
+def _chunked_scan_aligned(x, delta, A, Bm, Cm, chunk, inner):
+  return _chunked_forward(x, delta, A, Bm, Cm, chunk, inner)[0]
+
+
+def _chunked_scan_fwd(x, delta, A, Bm, Cm, chunk, inner):
+  y, entry_states = _chunked_forward(x, delta, A, Bm, Cm, chunk, inner)
+  return y, (x, delta, A, Bm, Cm, entry_states)
+
+
+def _chunked_scan_bwd(chunk, inner, residuals, dy):
+  x, delta, A, Bm, Cm, entry_states = residuals
+
+  def body(carry, chunk_inputs):
+    g_last, dA = carry
+    h0, *rest = chunk_inputs
+    dh0, ddelta, dx, dBm, dCm, dA_chunk = _chunk_backward(h0, *rest[:4], A, g_last, rest[4],
+                                                          inner)
+    return (dh0, dA + dA_chunk), (ddelta, dx, dBm, dCm)
+
+  init = (jnp.zeros_like(entry_states[0]), jnp.zeros_like(A))
+  chunks = tuple(_to_chunks(v, chunk) for v in (delta, x, Bm, Cm, dy))
+  (_, dA), (ddelta, dx, dBm, dCm) = jax.lax.scan(body, init, (entry_states,) + chunks,
+                                                 reverse=True)
+  return _from_chunks(dx), _from_chunks(ddelta), dA, _from_chunks(dBm), _from_chunks(dCm)
+
+
+_chunked_scan_aligned.defvjp(_chunked_scan_fwd, _chunked_scan_bwd)
+
+
+def default_inner() -> str:
+  """The inner recurrence for this backend: sequential on CPU, associative elsewhere."""
+  return "sequential" if jax.default_backend() == "cpu" else "associative"
+
+
+def chunked_scan(x, delta, A, Bm, Cm, chunk_size: int = DEFAULT_CHUNK_SIZE,
+                 inner: str | None = None):
+  """Scan in chunks with a hand-written backward pass; memory linear in L.
+
+  The forward keeps only the state entering each chunk; the backward walks the chunks in
+  reverse, recomputes each chunk's states from its entry state and runs the adjoint
+  recurrence, so no (L, E, N) array ever exists.
+
+  Args:
+    x: (B, L, E) input. delta: (B, L, E) positive step sizes (after softplus).
+    A: (E, N). Bm, Cm: (B, L, N).
+    chunk_size: positions per chunk (T). L need not be a multiple of it: the tail is padded
+      with delta = 0, which leaves the state unchanged, and the padded outputs are dropped.
+    inner: how each chunk's recurrence runs ("sequential" or "associative"); None picks
+      `default_inner()`.
+  Returns:
+    y: (B, L, E), float32.
+  """
+  length = x.shape[1]
+  chunk = max(1, min(chunk_size, length))
+  pad = -length % chunk
+  if pad:
+    x, delta, Bm, Cm = (jnp.pad(v, ((0, 0), (0, pad), (0, 0))) for v in (x, delta, Bm, Cm))
+  y = _chunked_scan_aligned(x, delta, A, Bm, Cm, chunk, inner or default_inner())
+  return y[:, :length]
+
+
+SCAN_METHODS: dict[str, Callable] = {
+    "reference": reference_scan,
+    "chunked": chunked_scan,
+}
+
+
+def selective_scan(x, delta, A, Bm, Cm, *, method: str = "chunked",
+                   chunk_size: int = DEFAULT_CHUNK_SIZE, inner: str | None = None):
+  """The selective scan y = SSM(delta, A, B, C)(x), computed in float32.
+
+  Args:
+    x: (B, L, E) input after the causal conv and SiLU.
+    delta: (B, L, E) step sizes, already `softplus(dt + dt_bias)`.
+    A: (E, N) state matrix diagonal, `-exp(A_log)`.
+    Bm, Cm: (B, L, N) input and output projections, shared by all E channels.
+    method: a key of `SCAN_METHODS`.
+    chunk_size: chunk length for the chunked method.
+    inner: the chunked method's in-chunk recurrence (see `chunked_scan`).
+  Returns:
+    y: (B, L, E) float32, without the `D * x` skip term and the gate.
+  """
+  if method not in SCAN_METHODS:
+    raise ValueError(f"unknown scan method {method!r}: expected one of {sorted(SCAN_METHODS)}")
+  args = tuple(a.astype(jnp.float32) for a in (x, delta, A, Bm, Cm))
+  if method == "chunked":
+    return chunked_scan(*args, chunk_size=chunk_size, inner=inner)
+  return SCAN_METHODS[method](*args)
