@@ -152,3 +152,24 @@ def interval_mask(rows, chrom: str, length: int) -> np.ndarray:
     if c == chrom:
       m[s:e] = True
   return m
+
+
+# ------------------------------------------------- synthetic `tiny` data set, built once
+
+SYNTH_GENES = 20  # tiny preset with 20 genes: 18 train, 1 valid, 1 test (fold 11)
+SYNTH_WINDOW = 8192  # the tiny preset's window
+_BUILT: dict[str, tuple[pathlib.Path, pathlib.Path]] = {}
+
+
+def tiny_synthetic(base: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+  """(data root, prepared data set dir) of `seq2exp synth --preset tiny --genes 20` built
+  with `seq2exp build-data`; made once per test session under `base`."""
+  if "tiny" not in _BUILT:
+    from seq2exp_jax.cli import main  # pylint: disable=import-outside-toplevel
+    root, out = base / "tiny_root", base / "tiny_tfds"
+    assert main(["synth", "--out", str(root), "--preset", "tiny", "--genes",
+                 str(SYNTH_GENES), "--seed", "0", "--quiet"]) == 0
+    assert main(["build-data", "--data-root", str(root), "--cell-type", "K562", "--window",
+                 str(SYNTH_WINDOW), "--fold", "11", "--out", str(out)]) == 0
+    _BUILT["tiny"] = (root, out / "geneexp" / f"k562_{SYNTH_WINDOW}" / "1.0.0")
+  return _BUILT["tiny"]

@@ -39,16 +39,20 @@ class HicReader:
         raise DataFormatError(f"{path}: cannot open as HDF5 ({e})") from e
     return self._files[chrom]
 
+  def require(self, chrom: str, tss: int) -> None:
+    """Raises if the HDF5 of `chrom` or its dataset `chrN_<tss>` is missing."""
+    name = f"{chrom}_{tss}"
+    if name not in self._file(chrom):
+      raise DataFormatError(f"{self.path(chrom)}: no dataset {name!r} for the gene at "
+                            f"{chrom}:{tss}")
+
   def window(self, chrom: str, tss: int, start: int, end: int,
              chrom_length: int) -> np.ndarray:
     """Returns log10(1 + contact): float32 (end-start,) over [start, end) for the gene at
     `tss`; 0 beyond the chromosome ends and beyond the stored vector."""
-    f = self._file(chrom)
+    self.require(chrom, tss)
     name = f"{chrom}_{tss}"
-    if name not in f:
-      raise DataFormatError(f"{self.path(chrom)}: no dataset {name!r} for the gene at "
-                            f"{chrom}:{tss}")
-    dset = f[name]
+    dset = self._file(chrom)[name]
     if dset.ndim != 1:
       raise DataFormatError(f"{self.path(chrom)}: dataset {name!r} has shape {dset.shape}, "
                             "expected a 1-D per-bp vector")

@@ -77,6 +77,7 @@ class WindowReader:
     self.genome.require(gene.chrom)
     self.h3k27ac.require(gene.chrom)
     self.dnase.require(gene.chrom)
+    self.hic.require(gene.chrom, gene.tss)
 
   def interval(self, gene: Gene) -> tuple[int, int]:
     """The window [start, end) of `gene`; may reach beyond the chromosome ends."""

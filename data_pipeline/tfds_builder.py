@@ -1,0 +1,207 @@
+"""TFDS builder of the prepared GeneExp data set: one example per gene (SPEC §4, §6).
+
+The builder reads the §4 layout (real or synthetic) once through `readers.WindowReader` and
+writes array_record files, which build and read without TensorFlow:
+
+  builder = GeneExp(data_root=ROOT, config=make_config("K562", 200_000), data_dir=OUT,
+                    peaks_bed=PEAKS)
+  builder.download_and_prepare(download_config=DOWNLOAD_CONFIG)
+  tfds.builder_from_directory(builder.data_dir).as_data_source()["train"][0]
+
+Splits train/valid/test come from one fold of the fold CSV (default 11). `build_atomically`
+builds into a sibling temp directory and swaps it into place, so a failed rebuild never leaves
+a half-written data set and a successful one replaces the old one whole.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import pathlib
+import re
+import shutil
+import tempfile
+import uuid
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from data_pipeline.layout import CELL_FILES, GeneExpLayout
+from data_pipeline.peaks import load_peaks
+from data_pipeline.readers.tables import SPLITS, Gene, load_genes
+from data_pipeline.readers.window import WindowReader, check_window_length
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FOLD = 11
+# No statistics pass: it would need TensorFlow and re-reads every example.
+DOWNLOAD_CONFIG = tfds.download.DownloadConfig(
+    compute_stats=tfds.download.ComputeStatsMode.SKIP)
+
+
+@dataclasses.dataclass
+class GeneExpConfig(tfds.core.BuilderConfig):
+  """One cell type, window length and fold; `with_truth` for synthetic data sets."""
+
+  cell_type: str = "K562"
+  window: int = 200_000
+  fold: int | str = DEFAULT_FOLD
+  with_truth: bool = False
+
+
+def config_name(cell_type: str, window: int, fold: int | str = DEFAULT_FOLD) -> str:
+  name = f"{cell_type.lower()}_{window}"
+  return name if str(fold) == str(DEFAULT_FOLD) else f"{name}_fold{fold}"
+
+
+def make_config(cell_type: str, window: int, fold: int | str = DEFAULT_FOLD,
+                with_truth: bool = False) -> GeneExpConfig:
+  if cell_type not in CELL_FILES:
+    raise ValueError(f"unknown cell type {cell_type!r}: expected one of {sorted(CELL_FILES)}")
+  check_window_length(window)
+  return GeneExpConfig(
+      name=config_name(cell_type, window, fold), cell_type=cell_type, window=window,
+      fold=fold, with_truth=with_truth,
+      description=f"{cell_type}, {window} bp windows centred on the TSS, fold_{fold} split"
+                  + (", synthetic with ground truth" if with_truth else ""))
+
+
+def config_from_name(name: str, data_dir: str | os.PathLike | None) -> GeneExpConfig:
+  """Parses `<cell>_<window>[_fold<k>]`; `with_truth` from the prepared files if present."""
+  m = re.fullmatch(r"([a-z0-9]+)_(\d+)(?:_fold(\w+))?", name)
+  cells = {c.lower(): c for c in CELL_FILES}
+  if m is None or m.group(1) not in cells:
+    raise ValueError(f"GeneExp config {name!r}: expected <cell>_<window>[_fold<k>] with cell "
+                     f"in {sorted(cells)}")
+  fold = m.group(3) or DEFAULT_FOLD
+  fold = int(fold) if str(fold).isdigit() else fold
+  with_truth = False
+  if data_dir is not None:
+    stored = pathlib.Path(data_dir) / GeneExp.name / name / str(GeneExp.VERSION)
+    features_json = stored / "features.json"
+    with_truth = features_json.is_file() and '"truth"' in features_json.read_text()
+  return make_config(cells[m.group(1)], int(m.group(2)), fold, with_truth)
+
+
+def features(window: int, with_truth: bool) -> tfds.features.FeaturesDict:
+  """The feature spec. Large per-base arrays are stored as raw bytes (fast to decode)."""
+  raw = tfds.features.Encoding.BYTES
+
+  def per_base(dtype, shape=()):
+    return tfds.features.Tensor(shape=(window,) + shape, dtype=dtype, encoding=raw)
+
+  spec = {
+      "dna": per_base(np.uint8),  # A=0 C=1 G=2 T=3 N=4
+      "signals": per_base(np.float32, (3,)),  # H3K27ac, DNase, log10(1 + Hi-C)
+      "blacklist": per_base(np.bool_),
+      "includelist": per_base(np.bool_),
+      "peaks": per_base(np.bool_),  # MACS3 bdgpeakcall on DNase
+      "rna_feat": tfds.features.Tensor(shape=(9,), dtype=np.float32),
+      "target": tfds.features.Scalar(dtype=np.float32),  # log10(1 + CAGE)
+      "ensid": tfds.features.Text(),
+      "chrom": tfds.features.Text(),
+      "tss": tfds.features.Scalar(dtype=np.int64),
+  }
+  if with_truth:
+    spec["truth"] = per_base(np.uint8)  # 1 causal, 2 decoy, 0 other
+  return tfds.features.FeaturesDict(spec)
+
+
+class GeneExp(tfds.core.GeneratorBasedBuilder):
+  """Seq2Exp gene-expression windows from a GeneExp-layout data root."""
+
+  name = "geneexp"
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "First release."}
+  BUILDER_CONFIGS = [make_config("K562", 200_000), make_config("GM12878", 200_000)]
+
+  def __init__(self, *, data_root: str | os.PathLike | None = None,
+               peaks_bed: str | os.PathLike | None = None, allow_pickle: bool = False,
+               **kwargs):
+    """data_root: the GeneExp layout to read (only needed to build); peaks_bed: MACS3 DNase
+    peaks of that root (see `peaks.call_dnase_peaks`); allow_pickle: read mask pickles."""
+    self._data_root = None if data_root is None else pathlib.Path(data_root)
+    self._peaks_bed = None if peaks_bed is None else pathlib.Path(peaks_bed)
+    self._allow_pickle = allow_pickle
+    kwargs.setdefault("file_format", "array_record")
+    config = kwargs.get("config")
+    if isinstance(config, str) and config not in {c.name for c in self.BUILDER_CONFIGS}:
+      # A config built earlier with another window/fold, e.g. `tfds.data_source(
+      # "geneexp/k562_1000", data_dir=OUT)`: rebuild its config from the name and the files.
+      kwargs["config"] = config_from_name(config, kwargs.get("data_dir"))
+    super().__init__(**kwargs)
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    cfg = self.builder_config
+    return tfds.core.DatasetInfo(
+        builder=self,
+        description=(__doc__.splitlines()[0] + " Features: dna uint8 (L,), signals float32 "
+                     "(L, 3), blacklist/includelist/peaks bool (L,), rna_feat float32 (9,), "
+                     "target float32, ensid/chrom text, tss int64"
+                     + (", truth uint8 (L,)." if cfg.with_truth else ".")),
+        features=features(cfg.window, cfg.with_truth),
+        homepage="https://arxiv.org/abs/2502.13991",
+    )
+
+  def _split_generators(self, dl_manager):
+    del dl_manager  # everything is local
+    if self._data_root is None or self._peaks_bed is None:
+      raise ValueError("GeneExp needs data_root= and peaks_bed= to build the data set")
+    cfg = self.builder_config
+    layout = GeneExpLayout(self._data_root, cfg.cell_type)
+    genes = load_genes(layout, cfg.fold)
+    reader = WindowReader(layout, cfg.window, peaks=load_peaks(self._peaks_bed),
+                          allow_pickle=self._allow_pickle, with_truth=cfg.with_truth)
+    # Check every gene before writing anything: bad input fails fast and whole.
+    for split_genes in genes.splits.values():
+      for gene in split_genes:
+        reader.check(gene)
+    generators = {}
+    for split in SPLITS:
+      if genes.splits[split]:
+        generators[split] = self._generate_examples(reader, genes.splits[split])
+      else:
+        log.warning("split %r of fold %s is empty; it is left out", split, cfg.fold)
+    return generators
+
+  def _generate_examples(self, reader: WindowReader, genes: list[Gene]):
+    for gene in genes:
+      yield gene.ensid, reader.read(gene)
+
+
+def dataset_dir(out_dir: str | os.PathLike, config: GeneExpConfig) -> pathlib.Path:
+  """Where the prepared data set of `config` lives under a TFDS data_dir `out_dir`."""
+  return pathlib.Path(out_dir) / GeneExp.name / config.name / str(GeneExp.VERSION)
+
+
+def build_atomically(data_root: str | os.PathLike, out_dir: str | os.PathLike,
+                     config: GeneExpConfig, peaks_bed: str | os.PathLike,
+                     allow_pickle: bool = False,
+                     extra_files: dict[str, pathlib.Path] | None = None) -> pathlib.Path:
+  """Builds the data set into a temp dir beside `out_dir/geneexp/<config>/<version>` and
+  renames it into place, replacing an old build only once the new one is complete.
+
+  `extra_files` {name: path} are copied into the data set directory (e.g. the peaks BED).
+  Returns the data set directory (readable by `tfds.builder_from_directory`).
+  """
+  final = dataset_dir(out_dir, config)
+  final.parent.mkdir(parents=True, exist_ok=True)
+  tmp_root = pathlib.Path(tempfile.mkdtemp(prefix=f".build-{config.name}-", dir=final.parent))
+  try:
+    builder = GeneExp(data_root=data_root, peaks_bed=peaks_bed, allow_pickle=allow_pickle,
+                      config=config, data_dir=tmp_root)
+    builder.download_and_prepare(download_config=DOWNLOAD_CONFIG)
+    built = pathlib.Path(builder.data_dir)
+    for name, path in (extra_files or {}).items():
+      shutil.copyfile(path, built / name)
+    old = None
+    if final.exists():
+      old = final.parent / f".old-{final.name}-{uuid.uuid4().hex[:8]}"
+      os.rename(final, old)
+    os.rename(built, final)
+    if old is not None:
+      shutil.rmtree(old, ignore_errors=True)
+  finally:
+    shutil.rmtree(tmp_root, ignore_errors=True)
+  return final
