@@ -86,8 +86,8 @@ def build(out: pathlib.Path, preset: Preset, seed: int, cell_type: str = "K562",
   effect = labels_lib.element_effect(el.klass, el.units, el.dhs, el.h3k27ac, rel_contact)
   rna = np.array([[float(v) for v in g.rna] for g in genes])
   comps, stats = labels_lib.components(
-      effect, el.gene, len(genes), np.array([g.h3k27ac_tss1kb for g in genes]),
-      np.array([g.dhs_tss1kb for g in genes]), rna)
+      effect, el.gene, len(genes), np.array([g.h3k27ac_rpm for g in genes]),
+      np.array([g.dhs_rpm for g in genes]), rna)
   sigma = labels_lib.noise_sigma(comps.clean)
   label_rng = _stream(seed, 1)
   label = labels_lib.noisy(comps.clean, sigma, label_rng)

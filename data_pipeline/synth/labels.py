@@ -5,7 +5,7 @@ For gene g with candidate elements e in its window:
   activity_e = sqrt(dhs_e * h3k27ac_e)                       (ABC activity, real counts)
   effect_e   = units_e * activity_e * contact_e / contact(0)  if e is causal, else 0
   drive_g    = log(1 + sum_e effect_e / ACTIVITY_REF)
-  promoter_g = log(1 + sqrt(h3k27ac_tss1kb_g * dhs_tss1kb_g))
+  promoter_g = log(1 + sqrt(H3K27ac.RPM.TSS1Kb_g * DHS.RPM.TSS1Kb_g))   (gene table)
   rna_g      = sum_k RNA_WEIGHTS[k] * rna_feature_gk
   clean_g    = B0 + W_DRIVE * z(drive) + W_PROMOTER * z(promoter) + W_RNA * z(rna)
   label_g    = max(0, clean_g + sigma * eps_g),   eps_g ~ N(0, 1)
@@ -59,7 +59,7 @@ def components(effect: np.ndarray, gene_of_element: np.ndarray, n_genes: int,
   """Noise-free labels of G genes and the standardisation constants used.
 
   effect: float (n,) per element; gene_of_element: int (n,) gene index; h3k27ac_tss1kb,
-  dhs_tss1kb: float (G,); rna: float (G, 8) mRNA features.
+  dhs_tss1kb: float (G,) promoter RPM; rna: float (G, 8) mRNA features.
   """
   total = np.bincount(gene_of_element, weights=effect, minlength=n_genes)
   drive = np.log1p(total / ACTIVITY_REF)

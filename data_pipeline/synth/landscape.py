@@ -22,6 +22,7 @@ import functools
 import gzip
 import importlib.resources
 import io
+import json
 
 import numpy as np
 
@@ -44,8 +45,10 @@ class Gene:
   strand: str
   start: int
   end: int
-  dhs_tss1kb: float
+  dhs_tss1kb: float          # real read counts in TSS +- 500 bp
   h3k27ac_tss1kb: float
+  dhs_rpm: float             # the same per million reads of the source tables
+  h3k27ac_rpm: float
   rna: tuple[str, ...]       # the 8 mRNA features, as written in the real table
   folds: tuple[str, ...]     # fold_1..fold_12, fold_enformer
   real_tss: int
@@ -92,6 +95,13 @@ def shipped_subset() -> tuple[list[dict[str, str]], dict[str, list[tuple[int, in
   return genes, elements
 
 
+@functools.cache
+def read_totals() -> dict[str, float]:
+  """Reads counted per mark in the source tables (the RPM denominator; see PROVENANCE.md)."""
+  return json.loads(importlib.resources.files("data_pipeline").joinpath(
+      "resources/read_totals.json").read_text())
+
+
 def chrom_sort_key(chrom: str) -> tuple[int, str]:
   name = chrom.removeprefix("chr")
   return (int(name), "") if name.isdigit() else (100, name)
@@ -134,6 +144,7 @@ def choose_genes(rng: np.random.Generator, n_genes: int, window: int, min_elemen
 def lay_out(rng: np.random.Generator, rows: list[dict[str, str]], window: int) -> Landscape:
   """Places the chosen genes on compacted chromosomes and assigns element classes."""
   _, elements = shipped_subset()
+  totals = read_totals()
   half = window // 2
   chrom_order = sorted({r["chrom"] for r in rows}, key=chrom_sort_key)
   genes: list[Gene] = []
@@ -151,6 +162,8 @@ def lay_out(rng: np.random.Generator, rows: list[dict[str, str]], window: int) -
           ensid=r["ensid"], symbol=r["symbol"], chrom=chrom, tss=tss, strand=r["strand"],
           start=start, end=max(start + 1, int(r["gene_end"]) + shift),
           dhs_tss1kb=float(r["dhs_tss1kb"]), h3k27ac_tss1kb=float(r["h3k27ac_tss1kb"]),
+          dhs_rpm=float(r["dhs_tss1kb"]) * 1e6 / totals["dhs"],
+          h3k27ac_rpm=float(r["h3k27ac_tss1kb"]) * 1e6 / totals["h3k27ac"],
           rna=tuple(r[c] for c in _RNA), folds=tuple(r[c] for c in _FOLDS),
           real_tss=int(r["tss"])))
       for off, w, dhs, h3 in elements.get(r["ensid"], ()):

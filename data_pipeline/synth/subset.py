@@ -21,6 +21,7 @@ import argparse
 import collections
 import csv
 import gzip
+import json
 import os
 import pathlib
 import sqlite3
@@ -48,12 +49,24 @@ def _rows(path: pathlib.Path, delimiter: str = "\t") -> list[list[str]]:
 def _write_gz_tsv(path: pathlib.Path, header: list[str], rows: list[list]) -> None:
   fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
   os.close(fd)
-  # mtime=0 keeps the gzip bytes reproducible.
-  with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+  # No file name and mtime 0 in the gzip header keep the bytes reproducible.
+  with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb",
+                                             mtime=0) as gz:
     text = "\t".join(header) + "\n" + "".join("\t".join(map(str, r)) + "\n" for r in rows)
     gz.write(text.encode())
   os.chmod(tmp, 0o644)
   os.replace(tmp, path)
+
+
+def read_totals(real: pathlib.Path) -> dict[str, float]:
+  """Reads counted per mark over all TSS +- 500 bp regions and candidate elements of the
+  source tables: the per-million denominator of the shipped RPM values (the tables do not
+  give the libraries' sizes)."""
+  totals = {}
+  for mark, bam in (("dhs", "DHS.ENCFF257HEE"), ("h3k27ac", "H3K27ac.ENCFF232RQF")):
+    totals[mark] = sum(float(r[3]) for kind in ("Genes.TSS1kb", "Enhancers")
+                       for r in _rows(real / f"{kind}.{bam}.bam.CountReads.bedgraph.gz"))
+  return totals
 
 
 def build_genes_and_elements(real: pathlib.Path) -> tuple[list[list], list[list]]:
@@ -87,7 +100,8 @@ def build_genes_and_elements(real: pathlib.Path) -> tuple[list[list], list[list]
   gene_rows, element_rows = [], []
   for chrom in sorted(by_chrom, key=_chrom_key):
     last = None
-    for tss, (_, start, end, ensid, _, strand) in sorted(by_chrom[chrom], key=lambda t: (t[0], t[1][3])):
+    ordered = sorted(by_chrom[chrom], key=lambda t: (t[0], t[1][3]))
+    for tss, (_, start, end, ensid, _, strand) in ordered:
       if last is not None and tss - last < WINDOW:
         continue
       last = tss
@@ -145,6 +159,12 @@ def main(argv: list[str] | None = None) -> int:
   _write_gz_tsv(args.out / "elements.tsv.gz",
                 ["ensid", "offset", "width", "dhs", "h3k27ac"], elements)
   write_jaspar(args.jaspar_sqlite, args.out / "motifs.jaspar")
+  fd, tmp = tempfile.mkstemp(dir=args.out, suffix=".tmp")
+  with os.fdopen(fd, "w") as fh:
+    json.dump(read_totals(args.real), fh, indent=1)
+    fh.write("\n")
+  os.chmod(tmp, 0o644)
+  os.replace(tmp, args.out / "read_totals.json")
   print(f"{len(genes)} genes, {len(elements)} elements -> {args.out}")
   return 0
 

@@ -46,11 +46,12 @@ def write_all(lay: layout_lib.GeneExpLayout, land: landscape_lib.Landscape, *, c
       lay.gene_table,
       ["chr", "start", "end", "name", "score", "strand", "tss", "symbol",
        "H3K27ac.RPM.TSS1Kb", "DHS.RPM.TSS1Kb", "gene_name"],
-      [[g.chrom, g.start, g.end, g.ensid, 0, g.strand, g.tss, g.ensid, g.h3k27ac_tss1kb,
-        g.dhs_tss1kb, g.symbol] for g in genes], sep="\t")
+      [[g.chrom, g.start, g.end, g.ensid, 0, g.strand, g.tss, g.ensid, g.h3k27ac_rpm,
+        g.dhs_rpm, g.symbol] for g in genes], sep="\t")
   writer.write_bed(lay.blacklist_bed, blacklist)
   writer.write_bed(lay.includelist_bed, [
-      (g.chrom, max(0, g.tss - INCLUDE_HALF), min(land.chrom_lengths[g.chrom], g.tss + INCLUDE_HALF))
+      (g.chrom, max(0, g.tss - INCLUDE_HALF),
+       min(land.chrom_lengths[g.chrom], g.tss + INCLUDE_HALF))
       for g in genes])
 
   chrom_of = np.array([genes[i].chrom for i in el.gene])
@@ -89,6 +90,18 @@ def write_all(lay: layout_lib.GeneExpLayout, land: landscape_lib.Landscape, *, c
       label_column=lay.cage_column, other=other))
 
 
+def _constant_lines() -> str:
+  """'- NAME = value' for every constant of the labels and tracks modules."""
+  lines = []
+  for module in (labels_lib, tracks_lib):
+    for name in dir(module):
+      value = getattr(module, name)
+      if name.isupper() and isinstance(value, (int, float, dict, np.ndarray)):
+        shown = value.tolist() if isinstance(value, np.ndarray) else value
+        lines.append(f"- {module.__name__.rsplit('.', 1)[1]}.{name} = {shown}")
+  return "\n".join(lines)
+
+
 def _readme(*, cell_type, seed, preset_name, preset, n_genes, counts, sigma, ceiling, stats,
             label_column, other) -> str:
   m = motifs_lib.load_motifs()
@@ -112,15 +125,8 @@ Made by `seq2exp synth --preset {preset_name} --seed {seed} --cell-type {cell_ty
 ## The generating formula
 {labels_lib.__doc__.split(chr(10), 2)[2].strip()}
 
-Constants: B0 = {labels_lib.B0}, W_DRIVE = {labels_lib.W_DRIVE}, W_PROMOTER =
-{labels_lib.W_PROMOTER}, W_RNA = {labels_lib.W_RNA}, ACTIVITY_REF = {labels_lib.ACTIVITY_REF},
-RNA_WEIGHTS = {labels_lib.RNA_WEIGHTS.tolist()} (order: {", ".join(layout_lib.RNA_FEATURE_COLUMNS)}),
-contact(d) = {tracks_lib.HIC_SCALE} * (1 + d / {tracks_lib.HIC_D0}) ** -{tracks_lib.HIC_GAMMA}.
-Tracks: BIN = {tracks_lib.BIN} bp, FRAGMENT = {tracks_lib.FRAGMENT}, DNase sd {tracks_lib.DNASE_SD} bp,
-H3K27ac lobes at +-{tracks_lib.H3K27AC_OFFSET} bp with sd {tracks_lib.H3K27AC_SD} bp, background means
-{tracks_lib.BACKGROUND_MEAN}, peak noise sigma {tracks_lib.PEAK_NOISE_SIGMA}; HIC_BIN = {tracks_lib.HIC_BIN} bp,
-Hi-C noise sigma {tracks_lib.HIC_NOISE_SIGMA}, INSULATION_FACTOR = {tracks_lib.INSULATION_FACTOR},
-INSULATION_PAD = {tracks_lib.INSULATION_PAD} bp.
+Constants (RNA_WEIGHTS in the order {", ".join(layout_lib.RNA_FEATURE_COLUMNS)}):
+{_constant_lines()}
 Standardisation statistics: {stats}.
 
 ## Noise
