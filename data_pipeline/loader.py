@@ -1,0 +1,234 @@
+"""Sharded, resumable loader of the prepared GeneExp data set (SPEC §6), without TensorFlow.
+
+grain reads the TFDS array_record data source with worker threads; each process reads only
+its own examples of every global batch; the batch becomes global `jax.Array`s sharded along
+the `data` mesh axis (`jax.make_array_from_process_local_data`), and `dna` is expanded to
+one-hot on device (uint8 crosses host->device: 16x fewer bytes than float32 one-hot).
+
+Order: epoch e visits the examples in a permutation drawn from (seed, e) (grain's index
+shuffle); step s of the run holds positions [s*B, (s+1)*B) of that sequence. The position is
+just the step count, so `get_state()` is a small JSON-able dict and `set_state` resumes
+exactly. Process p of P reads positions p, p+P, ... of each global batch, so the processes'
+parts are disjoint and together are the whole batch.
+
+Training (drop_remainder=True) uses floor(N/B) full batches per epoch; evaluation
+(drop_remainder=False) uses ceil(N/B) batches, pads the last one with zero examples and marks
+them with `valid` = False, so every example is seen exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import queue
+import sys
+import threading
+from typing import Any, Iterator, Sequence
+
+import grain
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+# Features that stay on the host (prediction output); everything else becomes a jax.Array.
+HOST_FEATURES = ("ensid", "chrom", "tss")
+
+
+def default_mesh() -> Mesh:
+  """All devices on one `data` axis."""
+  return jax.make_mesh((jax.device_count(),), ("data",),
+                       axis_types=(jax.sharding.AxisType.Auto,))
+
+
+def open_split(data: str | os.PathLike | Any, split: str) -> Sequence[dict[str, Any]]:
+  """A random-access source of `split` from a prepared data set directory or TFDS builder."""
+  if isinstance(data, (str, os.PathLike)):
+    import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+    path = pathlib.Path(data)
+    if not (path / "dataset_info.json").is_file():
+      raise FileNotFoundError(f"{path}: not a prepared data set directory (no "
+                              "dataset_info.json); build one with `seq2exp build-data`")
+    data = tfds.builder_from_directory(str(path))
+  splits = data.info.splits
+  if split not in splits:
+    raise ValueError(f"{data.data_dir}: no split {split!r}; it has {sorted(splits)}")
+  return data.as_data_source(split=split)
+
+
+def _to_host(example: dict[str, Any]) -> dict[str, Any]:
+  """TFDS numpy example -> plain numpy (text decoded to str, scalars as 0-d arrays)."""
+  out = {}
+  for k, v in example.items():
+    if isinstance(v, bytes):
+      v = v.decode()
+    out[k] = v if isinstance(v, (np.ndarray, str)) else np.asarray(v)
+  return out
+
+
+def _blank(example: dict[str, Any]) -> dict[str, Any]:
+  """A padding example shaped like `example`: zeros, empty strings, and dna all N (so its
+  one-hot is all zero)."""
+  blank = {k: "" if isinstance(v, str) else np.zeros_like(v) for k, v in example.items()}
+  blank["dna"] = np.full_like(example["dna"], 4)
+  return blank
+
+
+def _stack(examples: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
+  return {k: np.stack([e[k] for e in examples]) for k in examples[0]}
+
+
+def one_hot_dna(dna: jax.Array) -> jax.Array:
+  """dna: uint8 (B, L) codes A=0 C=1 G=2 T=3 N=4 -> float32 (B, L, 4), N all zero."""
+  return jax.nn.one_hot(dna, 4, dtype=jnp.float32)  # code 4 is out of range: a zero row
+
+
+class ShardedLoader:
+  """Iterates global batches of one split; see the module docstring for the order.
+
+  Each batch is a dict:
+    dna: float32 (B, L, 4) one-hot; signals: float32 (B, L, 3);
+    blacklist, includelist, peaks: bool (B, L); truth: uint8 (B, L) (synthetic data only);
+    rna_feat: float32 (B, 9); target: float32 (B,); valid: bool (B,)   -- global jax.Arrays
+    ensid, chrom: str (b,); tss: int64 (b,)   -- numpy, this process's b = B/P rows only
+  """
+
+  def __init__(self, data: str | os.PathLike | Any, split: str, global_batch_size: int,
+               mesh: Mesh | None = None, seed: int = 0, shuffle: bool = True,
+               num_epochs: int | None = None, drop_remainder: bool = True,
+               num_threads: int = 2, prefetch: int = 2):
+    self.source = open_split(data, split)
+    self.split = split
+    self.num_examples = len(self.source)
+    self.mesh = default_mesh() if mesh is None else mesh
+    self.global_batch_size = int(global_batch_size)
+    self.process_index, self.process_count = jax.process_index(), jax.process_count()
+    data_size = self.mesh.shape["data"]
+    if self.global_batch_size % data_size or self.global_batch_size % self.process_count:
+      raise ValueError(f"global batch {self.global_batch_size} must be divisible by the "
+                       f"'data' mesh axis ({data_size}) and the process count "
+                       f"({self.process_count})")
+    self.local_batch_size = self.global_batch_size // self.process_count
+    if not 0 <= seed < 2**32:
+      raise ValueError(f"seed {seed}: expected 0 <= seed < 2**32")
+    self.seed, self.shuffle, self.num_epochs = seed, shuffle, num_epochs
+    self.drop_remainder = drop_remainder
+    if drop_remainder:
+      self.steps_per_epoch = self.num_examples // self.global_batch_size
+    else:
+      self.steps_per_epoch = -(-self.num_examples // self.global_batch_size)
+    if self.steps_per_epoch == 0:
+      raise ValueError(f"split {split!r} has {self.num_examples} examples, fewer than one "
+                       f"global batch of {self.global_batch_size}; use a smaller batch or "
+                       "drop_remainder=False")
+    self.num_steps = (sys.maxsize // self.global_batch_size if num_epochs is None
+                      else self.steps_per_epoch * num_epochs)
+    self.num_threads, self.prefetch = num_threads, prefetch
+    self.sharding = NamedSharding(self.mesh, P("data"))
+    self._one_hot = jax.jit(one_hot_dna, out_shardings=self.sharding)
+    self._blank = _blank(_to_host(self.source[0]))
+    self._permutation = grain.MapDataset.range(self.num_examples).shuffle(seed=seed)
+    self._step = 0
+
+  # ------------------------------------------------------------------ order and state
+
+  def example_index(self, position: int) -> int:
+    """Data set index at `position` of the run's sequence, or -1 for padding."""
+    epoch_len = self.steps_per_epoch * self.global_batch_size
+    epoch, k = divmod(position, epoch_len)
+    if k >= self.num_examples:
+      return -1
+    if not self.shuffle:
+      return k
+    # ShuffleMapDataset draws a new permutation per multiple of its length (seed + epoch).
+    return int(self._permutation[epoch * self.num_examples + k])
+
+  def get_state(self) -> dict[str, Any]:
+    """JSON-able position: the next step, plus what must match on restore."""
+    return {"step": self._step, "seed": self.seed, "shuffle": self.shuffle,
+            "split": self.split, "num_examples": self.num_examples,
+            "global_batch_size": self.global_batch_size,
+            "drop_remainder": self.drop_remainder}
+
+  def set_state(self, state: dict[str, Any]) -> None:
+    """Continues from `state` (from `get_state`) at the next `iter()`."""
+    mine = self.get_state()
+    for key in mine:
+      if key != "step" and state.get(key) != mine[key]:
+        raise ValueError(f"loader state {key}={state.get(key)!r} does not match this "
+                         f"loader ({mine[key]!r})")
+    self._step = int(state["step"])
+
+  # ------------------------------------------------------------------ reading
+
+  def _read(self, position: int) -> dict[str, Any]:
+    index = self.example_index(position)
+    if index < 0:
+      example = dict(self._blank)
+      example["valid"] = np.bool_(False)
+    else:
+      example = _to_host(self.source[index])
+      example["valid"] = np.bool_(True)
+    return example
+
+  def host_batches(self, start_step: int = 0) -> Iterator[dict[str, np.ndarray]]:
+    """This process's part (b rows) of each global batch from `start_step`, as numpy."""
+    positions = grain.MapDataset.range(self.num_steps * self.global_batch_size)
+    mine = positions[self.process_index::self.process_count]
+    mine = mine[start_step * self.local_batch_size:]
+    ds = mine.map(self._read).to_iter_dataset(grain.ReadOptions(
+        num_threads=self.num_threads,
+        prefetch_buffer_size=max(1, self.prefetch) * self.local_batch_size))
+    return iter(ds.batch(self.local_batch_size, drop_remainder=True, batch_fn=_stack))
+
+  def to_global(self, host: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Host batch -> global jax.Arrays (sharded on `data`), one-hot dna; strings stay."""
+    batch: dict[str, Any] = {}
+    for key, value in host.items():
+      if key in HOST_FEATURES:
+        batch[key] = value
+      else:
+        batch[key] = jax.make_array_from_process_local_data(self.sharding, value)
+    batch["dna"] = self._one_hot(batch["dna"])
+    return batch
+
+  def __iter__(self) -> Iterator[dict[str, Any]]:
+    """Global batches from the current state; device transfer runs `prefetch` ahead."""
+    host = self.host_batches(self._step)
+    if self.prefetch <= 0:
+      for h in host:
+        self._step += 1
+        yield self.to_global(h)
+      return
+    done = object()
+    q: queue.Queue = queue.Queue(maxsize=self.prefetch)
+    stop = threading.Event()
+
+    def produce():
+      try:
+        for h in host:
+          if stop.is_set():
+            return
+          q.put(self.to_global(h))
+        q.put(done)
+      except BaseException as e:  # pylint: disable=broad-except
+        q.put(e)
+
+    thread = threading.Thread(target=produce, daemon=True, name="ShardedLoader-prefetch")
+    thread.start()
+    try:
+      while True:
+        item = q.get()
+        if item is done:
+          return
+        if isinstance(item, BaseException):
+          raise item
+        self._step += 1
+        yield item
+    finally:
+      stop.set()
+      while thread.is_alive():  # unblock a producer waiting on a full queue
+        try:
+          q.get_nowait()
+        except queue.Empty:
+          thread.join(timeout=0.05)
