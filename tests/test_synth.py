@@ -180,10 +180,15 @@ def test_causal_elements_carry_the_grammar_and_decoys_do_not(lay):
     assert len(found) == (units if klass in ("causal", "insulated") else 0), name
     if klass == "dead":  # the look-alike liver-factor pair is really there
       assert len(motifs.find_grammar(_codes(fa, chrom, s, e), "HNF4A", "FOXA2")) == units
-  # Masks never touch an element.
-  for chrom, s, e in (ln.split("\t") for ln in lay.blacklist_bed.read_text().splitlines()):
+  # Blacklisted stretches fall inside gene windows but never touch an element.
+  windows = [(g["chr"], int(g["tss"]) - WINDOW // 2, int(g["tss"]) + WINDOW // 2)
+             for g in _read_tsv(lay.gene_table)]
+  blacklist = [(c, int(s), int(e)) for c, s, e in
+               (ln.split("\t") for ln in lay.blacklist_bed.read_text().splitlines())]
+  assert any(c == wc and ws <= s and e <= we for c, s, e in blacklist for wc, ws, we in windows)
+  for chrom, s, e in blacklist:
     for c, es, ee, *_ in causal + decoys:
-      assert c != chrom or int(e) <= es or int(s) >= ee
+      assert c != chrom or e <= es or s >= ee
 
 
 def _recompute_clean(lay) -> tuple[dict[str, float], dict]:
@@ -308,6 +313,20 @@ def test_bad_arguments_give_clear_errors(root, tmp_path, capsys):
   with pytest.raises(ValueError, match="at least 3"):
     presets.resolve("tiny", n_genes=2)
   assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_other_cell_type_uses_its_own_file_names(tmp_path):
+  out = tmp_path / "gm"
+  assert cli.main(["synth", "--out", str(out), "--cell-type", "GM12878", "--quiet"]) == 0
+  lay = GeneExpLayout(out, "GM12878")
+  for p in (lay.gene_table, lay.h3k27ac_bigwig, lay.dnase_bigwig, lay.hic_dir):
+    assert p.exists(), p
+  meta = json.loads((lay.truth_dir / "labels.json").read_text())
+  assert meta["label_column"] == "GM12878_CAGE_128*3_sum"
+  expr = {r["ENSID"]: r for r in _read_tsv(lay.expression_csv, ",")}
+  for ensid, g in meta["genes"].items():
+    assert np.log10(1 + float(expr[ensid]["GM12878_CAGE_128*3_sum"])) == pytest.approx(
+        g["label"], abs=1e-9)
 
 
 def test_failed_build_leaves_nothing_and_keeps_the_old_output(tmp_path, monkeypatch):
