@@ -33,7 +33,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-DEFAULT_CHUNK_SIZE = 256
+DEFAULT_CHUNK_SIZE = 128
 
 
 def _to_time_major(a):
@@ -126,34 +126,48 @@ def _chunk_backward(h0, delta, x, Bm, Cm, A, g_last, dy, inner):
   return a[0] * g[0], ddelta, dx, dBm, dCm, dA
 
 
-def _to_chunks(a, chunk):
-  """(B, L, C) with L a multiple of chunk -> (L / chunk, chunk, B, C)."""
-  batch, length, channels = a.shape
-  return jnp.moveaxis(a.reshape(batch, length // chunk, chunk, channels), 0, 2)
+def _read_chunk(arrays, start, size: int):
+  """Time-major slices (size, B, C) at positions [start, start + size) of (B, L, C) arrays.
+
+  Chunks are read in place with dynamic slices rather than by reshaping the whole window
+  into chunk-major order, which would copy every (B, L, E) input once more.
+  """
+  return tuple(jnp.moveaxis(jax.lax.dynamic_slice_in_dim(a, start, size, axis=1), 1, 0)
+               for a in arrays)
 
 
-def _from_chunks(a):
-  """(n_chunks, chunk, B, C) -> (B, n_chunks * chunk, C)."""
-  n_chunks, chunk, batch, channels = a.shape
-  return jnp.moveaxis(a, 2, 0).reshape(batch, n_chunks * chunk, channels)
+def _write_chunk(buffers, values, start):
+  """Write time-major chunks (T, B, C) into (B, L, C) buffers at `start` (in place)."""
+  return tuple(jax.lax.dynamic_update_slice_in_dim(buf, jnp.moveaxis(v, 0, 1), start, axis=1)
+               for buf, v in zip(buffers, values))
 
 
 def _chunked_forward(x, delta, A, Bm, Cm, chunk, inner):
-  """Returns y (B, L, E) and the state entering every chunk (n_chunks, B, E, N)."""
-  batch, _, inner_width = x.shape
+  """Returns y (B, L, E) and the state entering every chunk (n_chunks, B, E, N).
 
-  def body(h, chunk_inputs):
-    hs, y, _ = _chunk_forward(h, *chunk_inputs, A, inner)
-    return hs[-1], (y, h)
+  Full chunks run in a loop; a shorter last chunk (L not a multiple of `chunk`) runs once
+  after it, so nothing is padded.
+  """
+  batch, length, width = x.shape
+  n_full, tail = divmod(length, chunk)
+  inputs = (delta, x, Bm, Cm)
 
-  h0 = jnp.zeros((batch, inner_width, A.shape[1]), jnp.float32)
-  _, (y, entry_states) = jax.lax.scan(
-      body, h0, tuple(_to_chunks(v, chunk) for v in (delta, x, Bm, Cm)))
-  return _from_chunks(y), entry_states
+  def run_chunk(i, start, size, carry):
+    h, y, entries = carry
+    hs, y_chunk, _ = _chunk_forward(h, *_read_chunk(inputs, start, size), A, inner)
+    (y,) = _write_chunk((y,), (y_chunk,), start)
+    return hs[-1], y, entries.at[i].set(h)
+
+  carry = (jnp.zeros((batch, width, A.shape[1]), jnp.float32), jnp.zeros_like(x),
+           jnp.zeros((n_full + (tail > 0), batch, width, A.shape[1]), jnp.float32))
+  carry = jax.lax.fori_loop(0, n_full, lambda i, c: run_chunk(i, i * chunk, chunk, c), carry)
+  if tail:
+    carry = run_chunk(n_full, n_full * chunk, tail, carry)
+  return carry[1], carry[2]
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6))
-def _chunked_scan_aligned(x, delta, A, Bm, Cm, chunk, inner):
+def _chunked_scan(x, delta, A, Bm, Cm, chunk, inner):
   return _chunked_forward(x, delta, A, Bm, Cm, chunk, inner)[0]
 
 
@@ -163,23 +177,32 @@ def _chunked_scan_fwd(x, delta, A, Bm, Cm, chunk, inner):
 
 
 def _chunked_scan_bwd(chunk, inner, residuals, dy):
+  """Walk the chunks from last to first, passing dLoss/dh back across chunk borders."""
   x, delta, A, Bm, Cm, entry_states = residuals
+  n_full, tail = divmod(x.shape[1], chunk)
+  inputs = (delta, x, Bm, Cm)
 
-  def body(carry, chunk_inputs):
-    g_last, dA = carry
-    h0, *rest = chunk_inputs
-    dh0, ddelta, dx, dBm, dCm, dA_chunk = _chunk_backward(h0, *rest[:4], A, g_last, rest[4],
-                                                          inner)
-    return (dh0, dA + dA_chunk), (ddelta, dx, dBm, dCm)
+  def run_chunk(i, start, size, carry):
+    g_last, dA, grads = carry
+    chunk_inputs = _read_chunk(inputs + (dy,), start, size)
+    dh0, ddelta, dx, dBm, dCm, dA_chunk = _chunk_backward(
+        entry_states[i], *chunk_inputs[:4], A, g_last, chunk_inputs[4], inner)
+    return dh0, dA + dA_chunk, _write_chunk(grads, (dx, ddelta, dBm, dCm), start)
 
-  init = (jnp.zeros_like(entry_states[0]), jnp.zeros_like(A))
-  chunks = tuple(_to_chunks(v, chunk) for v in (delta, x, Bm, Cm, dy))
-  (_, dA), (ddelta, dx, dBm, dCm) = jax.lax.scan(body, init, (entry_states,) + chunks,
-                                                 reverse=True)
-  return _from_chunks(dx), _from_chunks(ddelta), dA, _from_chunks(dBm), _from_chunks(dCm)
+  carry = (jnp.zeros_like(entry_states[0]), jnp.zeros_like(A),
+           tuple(jnp.zeros_like(v) for v in (x, delta, Bm, Cm)))
+  if tail:
+    carry = run_chunk(n_full, n_full * chunk, tail, carry)
+
+  def body(j, c):
+    i = n_full - 1 - j
+    return run_chunk(i, i * chunk, chunk, c)
+
+  _, dA, (dx, ddelta, dBm, dCm) = jax.lax.fori_loop(0, n_full, body, carry)
+  return dx, ddelta, dA, dBm, dCm
 
 
-_chunked_scan_aligned.defvjp(_chunked_scan_fwd, _chunked_scan_bwd)
+_chunked_scan.defvjp(_chunked_scan_fwd, _chunked_scan_bwd)
 
 
 def default_inner() -> str:
@@ -198,20 +221,15 @@ def chunked_scan(x, delta, A, Bm, Cm, chunk_size: int = DEFAULT_CHUNK_SIZE,
   Args:
     x: (B, L, E) input. delta: (B, L, E) positive step sizes (after softplus).
     A: (E, N). Bm, Cm: (B, L, N).
-    chunk_size: positions per chunk (T). L need not be a multiple of it: the tail is padded
-      with delta = 0, which leaves the state unchanged, and the padded outputs are dropped.
+    chunk_size: positions per chunk (T). L need not be a multiple of it: a shorter last
+      chunk is run on its own.
     inner: how each chunk's recurrence runs ("sequential" or "associative"); None picks
       `default_inner()`.
   Returns:
     y: (B, L, E), float32.
   """
-  length = x.shape[1]
-  chunk = max(1, min(chunk_size, length))
-  pad = -length % chunk
-  if pad:
-    x, delta, Bm, Cm = (jnp.pad(v, ((0, 0), (0, pad), (0, 0))) for v in (x, delta, Bm, Cm))
-  y = _chunked_scan_aligned(x, delta, A, Bm, Cm, chunk, inner or default_inner())
-  return y[:, :length]
+  chunk = max(1, min(chunk_size, x.shape[1]))
+  return _chunked_scan(x, delta, A, Bm, Cm, chunk, inner or default_inner())
 
 
 SCAN_METHODS: dict[str, Callable] = {

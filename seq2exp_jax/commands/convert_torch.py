@@ -1,0 +1,74 @@
+"""`seq2exp convert-torch CKPT --config CONFIG.json --out PARAMS.msgpack`.
+
+Reads a checkpoint of the original PyTorch Seq2Exp code, either a Lightning `.ckpt`
+(needs the optional `torch` extra; its state_dict keys start with `model.`) or an `.npz`
+holding `param/<state_dict key>` arrays, plus the model config (a JSON as in the golden
+files: `module` and `caduceus_config` or `kwargs`), and writes our params as a Flax msgpack
+file (atomically: a temp file, then a rename).
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+  parser.add_argument("checkpoint", type=pathlib.Path, help=".ckpt (Lightning) or .npz")
+  parser.add_argument("--config", type=pathlib.Path, required=True,
+                      help="model config JSON (module + caduceus_config or kwargs)")
+  parser.add_argument("--out", type=pathlib.Path, required=True, help="output .msgpack")
+  parser.add_argument("--prefix", default=None,
+                      help="state_dict key prefix to strip (default: 'model.' for .ckpt)")
+
+
+def load_state_dict(path: pathlib.Path, prefix: str | None):
+  """PyTorch key -> numpy array, and the prefix to strip."""
+  import numpy as np  # noqa: PLC0415
+
+  if not path.exists():
+    raise FileNotFoundError(f"{path}: no such file")
+  if path.suffix == ".npz":
+    with np.load(path) as data:
+      state = {k[len("param/"):]: data[k] for k in data.files if k.startswith("param/")}
+    if not state:
+      raise ValueError(f"{path}: no param/<name> arrays")
+    return state, prefix or ""
+  try:
+    import torch  # noqa: PLC0415
+  except ImportError as e:
+    raise ValueError(f"{path}: reading a PyTorch checkpoint needs torch "
+                     "(pip install 'seq2exp-jax[torch]'), or pass an .npz of param/<name>") from e
+  ckpt = torch.load(path, map_location="cpu", weights_only=True)
+  state = ckpt.get("state_dict", ckpt)
+  return ({k: v.float().numpy() for k, v in state.items() if hasattr(v, "numpy")},
+          "model." if prefix is None else prefix)
+
+
+def run(args) -> int:
+  import os  # noqa: PLC0415
+  import tempfile  # noqa: PLC0415
+
+  import jax  # noqa: PLC0415
+  from flax import serialization  # noqa: PLC0415
+
+  from seq2exp_jax import convert  # noqa: PLC0415
+  from seq2exp_jax import reference as ref  # noqa: PLC0415
+
+  try:
+    state, prefix = load_state_dict(args.checkpoint, args.prefix)
+    state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    model = ref.model_from_config(ref.load_config(args.config))
+    params = ref.flax_params(model, state, str(args.checkpoint))
+  except (FileNotFoundError, ValueError, KeyError, convert.ConversionError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  args.out.parent.mkdir(parents=True, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=args.out.parent, prefix=args.out.name + ".tmp")
+  with os.fdopen(fd, "wb") as f:
+    f.write(serialization.msgpack_serialize(params))
+  os.replace(tmp, args.out)
+  n = sum(v.size for v in jax.tree_util.tree_leaves(params))
+  print(f"wrote {args.out}: {model.kind} params, {n:,} values")
+  return 0

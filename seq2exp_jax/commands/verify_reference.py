@@ -1,0 +1,56 @@
+"""`seq2exp verify-reference FILE.npz [--config FILE.json]`: run our model on a golden file.
+
+Builds the model named by the JSON (`module` plus `kwargs` or `caduceus_config`), imports
+the file's `param/*`, runs it on `input/*` and prints, for every `output/*`, the max absolute
+and relative error. Exits 1 if any output is missing, mis-shaped or outside rtol/atol
+(masks exact where the reference is 0 or 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+  parser.add_argument("npz", type=pathlib.Path, help="golden file (param/, input/, output/)")
+  parser.add_argument("--config", type=pathlib.Path, default=None,
+                      help="model config JSON (default: the .npz's .json sidecar)")
+  parser.add_argument("--rtol", type=float, default=1e-4)
+  parser.add_argument("--atol", type=float, default=1e-5)
+
+
+def run(args) -> int:
+  import jax  # noqa: PLC0415  (heavy; only once the command runs)
+
+  from seq2exp_jax import convert  # noqa: PLC0415
+  from seq2exp_jax import reference as ref  # noqa: PLC0415
+
+  try:
+    case = ref.GoldenCase.load(args.npz, args.config)
+    model = ref.model_from_config(case.config)
+    params = ref.flax_params(model, case.params, str(args.npz))
+  except (FileNotFoundError, ValueError, KeyError, convert.ConversionError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  if not case.outputs:
+    print(f"error: {args.npz} has no output/* arrays to compare", file=sys.stderr)
+    return 1
+  outputs = jax.jit(lambda p, i: ref.forward(model, p, i))(params, case.inputs)
+  failed = 0
+  print(f"{args.npz}: {model.kind} ({type(model.module).__name__}), "
+        f"rtol={args.rtol} atol={args.atol}")
+  print(f"{'output':<18} {'shape':<16} {'max abs err':>12} {'max rel err':>12}  status")
+  for key, want in case.outputs.items():
+    if key not in outputs:
+      result = {"ok": False, "why": "missing from our outputs"}
+    else:
+      result = ref.compare(key, outputs[key], want, rtol=args.rtol, atol=args.atol)
+    failed += not result["ok"]
+    errs = (f"{result['max_abs']:>12.3e} {result['max_rel']:>12.3e}" if "max_abs" in result
+            else f"{'-':>12} {'-':>12}")
+    status = "ok" if result["ok"] else f"FAIL ({result['why']})"
+    print(f"{key:<18} {str(tuple(want.shape)):<16} {errs}  {status}")
+  print(f"{len(case.outputs) - failed}/{len(case.outputs)} outputs match")
+  return 1 if failed else 0
