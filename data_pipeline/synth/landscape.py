@@ -177,9 +177,7 @@ def lay_out(rng: np.random.Generator, rows: list[dict[str, str]], window: int) -
         rng.integers(window // 16, window // 4 + 1))
   # Drop elements cut by the shortened end of the last chromosome.
   el_rows = [e for e in el_rows if e[2] <= lengths[genes[e[0]].chrom]]
-  for g in genes:
-    if g.end > lengths[g.chrom]:
-      object.__setattr__(g, "end", lengths[g.chrom])
+  genes = [dataclasses.replace(g, end=min(g.end, lengths[g.chrom])) for g in genes]
   n = len(el_rows)
   counts = {k: int(np.floor(f * n)) for k, f in CLASS_FRACTIONS.items()}
   counts["causal"] += n - sum(counts.values())
