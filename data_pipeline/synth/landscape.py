@@ -9,9 +9,12 @@ intergenic gap, so no two windows overlap and every element belongs to exactly o
 The first gene of the first chromosome and the last gene of the last chromosome hang L/4
 over the chromosome start and end, so padding beyond chromosome ends is exercised.
 
-Every element gets one class, drawn in exact proportions CLASS_FRACTIONS by a seeded
-shuffle: "causal" (grammar units, in contact), "insulated" (grammar units, out of contact),
-"dead" (silent liver-factor units) and "split" (broken grammar).
+Every element gets one class, in exact proportions CLASS_FRACTIONS over the data set:
+"causal" (grammar units, in contact), "insulated" (grammar units, out of contact), "dead"
+(silent liver-factor units) and "split" (broken grammar). Which elements are causal follows
+a per-gene propensity (normal, sd CAUSAL_PROPENSITY_SD on the logit scale) plus logistic
+noise, so some genes are driven by most of their accessible neighbourhood and others by
+little of it: the total signal in a window does not give the answer away.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import numpy as np
 CLASS_FRACTIONS: dict[str, float] = {
     "causal": 0.4, "insulated": 0.2, "dead": 0.2, "split": 0.2}
 # Number of grammar (or look-alike) units per element and their probabilities.
+# Spread (sd, logit scale) of the per-gene propensity of elements to be causal.
+CAUSAL_PROPENSITY_SD = 2.0
 UNIT_COUNTS = np.array([1, 2, 3])
 UNIT_PROBS = np.array([0.5, 0.3, 0.2])
 VALID_CHROMS_FOLD11 = ("chr3", "chr21")
@@ -181,8 +186,19 @@ def lay_out(rng: np.random.Generator, rows: list[dict[str, str]], window: int) -
   n = len(el_rows)
   counts = {k: int(np.floor(f * n)) for k, f in CLASS_FRACTIONS.items()}
   counts["causal"] += n - sum(counts.values())
-  klass = np.array([k for k, c in counts.items() for _ in range(c)], dtype=object)
-  klass = klass[rng.permutation(n)] if n else klass
+  # Causal elements go where key = gene propensity + logistic noise is highest, so genes
+  # differ in how much of their accessible neighbourhood really drives them; the decoy
+  # classes are then shuffled over the rest.
+  gene_propensity = rng.normal(0.0, CAUSAL_PROPENSITY_SD, size=len(genes))
+  gene_of = np.array([e[0] for e in el_rows], np.int64)
+  key = gene_propensity[gene_of] + rng.logistic(size=n)
+  order = np.argsort(-key, kind="stable")
+  klass = np.empty(n, dtype=object)
+  klass[order[:counts["causal"]]] = "causal"
+  rest = order[counts["causal"]:]
+  rest = rest[rng.permutation(len(rest))]
+  decoys = [k for k in CLASS_FRACTIONS if k != "causal" for _ in range(counts[k])]
+  klass[rest] = np.array(decoys, dtype=object)
   units = rng.choice(UNIT_COUNTS, size=n, p=UNIT_PROBS)
   cols = list(zip(*el_rows)) if el_rows else [[]] * 5
   elements_out = Elements(
