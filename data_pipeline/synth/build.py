@@ -7,6 +7,7 @@ byte-identical files.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import pathlib
 
@@ -69,6 +70,55 @@ def _plant(rng: np.random.Generator, dna: np.ndarray, start: int, end: int, klas
   raise RuntimeError(f"could not plant a clean {klass} element at [{start}, {end})")
 
 
+def _write_chromosome(seed: int, ci: int, chrom: str, land: landscape_lib.Landscape,
+                      lay: layout_lib.GeneExpLayout, fasta: writer.FastaWriter,
+                      bigwigs: dict[str, writer.BigWigWriter],
+                      unit_sites: list[list[tuple[int, str, str]]]) -> list[tuple[str, int, int]]:
+  """Draws chromosome `chrom` (DNA with planted elements, masks, tracks, Hi-C of its genes),
+  streams it into the writers, fills `unit_sites` of its elements; returns its blacklist."""
+  rng = _stream(seed, 2, ci)
+  genes, el = land.genes, land.elements
+  length = land.chrom_lengths[chrom]
+  gi = [i for i, g in enumerate(genes) if g.chrom == chrom]
+  ei = np.flatnonzero(np.isin(el.gene, gi))
+  seq = dna_lib.background(rng, length)
+  forbidden = np.zeros(length, bool)
+  for i in gi:
+    tss = genes[i].tss
+    lo, hi = max(0, tss - dna_lib.ISLAND_HALF), min(length, tss + dna_lib.ISLAND_HALF)
+    seq[lo:hi] = dna_lib.cpg_island(rng, hi - lo)
+    forbidden[max(0, tss - PROMOTER_MARGIN):tss + PROMOTER_MARGIN] = True
+  for e in ei:
+    unit_sites[e] = _plant(rng, seq, int(el.start[e]), int(el.end[e]), str(el.klass[e]),
+                           int(el.units[e]))
+    forbidden[max(0, el.start[e] - ELEMENT_MARGIN):el.end[e] + ELEMENT_MARGIN] = True
+  # N runs and blacklisted stretches never touch an element or a promoter.
+  for s, e in dna_lib.random_intervals(rng, length, max(1, length // N_RUN_EVERY), 20, 300,
+                                       forbidden):
+    seq[s:e] = 4
+  blacklist = [(chrom, s, e) for s, e in dna_lib.random_intervals(
+      rng, length, max(1, length // BLACKLIST_EVERY), 200, 1_500, forbidden)]
+  soft = np.zeros(length, bool)
+  for s, e in dna_lib.random_intervals(rng, length, length // REPEAT_EVERY, 100, 600,
+                                       np.zeros(length, bool)):
+    soft[s:e] = True
+  fasta.add(chrom, dna_lib.to_fasta_bytes(seq, soft))
+  centres = np.concatenate([(el.start[ei] + el.end[ei]) / 2, [genes[i].tss for i in gi]])
+  for track, bw in bigwigs.items():
+    counts = np.concatenate([el.dhs[ei], [genes[i].dhs_tss1kb for i in gi]]
+                            if track == "dnase" else
+                            [el.h3k27ac[ei], [genes[i].h3k27ac_tss1kb for i in gi]])
+    bw.add(chrom, tracks_lib.coverage(rng, length, track, centres, counts))
+  hic = {}
+  for i in gi:
+    insulated = [(int(el.start[e]), int(el.end[e])) for e in ei
+                 if el.gene[e] == i and el.klass[e] == "insulated"]
+    hic[f"{chrom}_{genes[i].tss}"] = tracks_lib.hic_vector(
+        _stream(seed, 3, i), land.window, genes[i].tss, length, insulated)
+  writer.write_hic(lay.hic_file(chrom), hic)
+  return blacklist
+
+
 def build(out: pathlib.Path, preset: Preset, seed: int, cell_type: str = "K562",
           overwrite: bool = False, progress: bool = True, preset_name: str = "custom"
           ) -> Summary:
@@ -96,56 +146,18 @@ def build(out: pathlib.Path, preset: Preset, seed: int, cell_type: str = "K562",
   actual = {c: labels_lib.noisy(comps.clean, sigma, label_rng) for c in ("K562", "GM12878")}
   ceiling = float(np.corrcoef(comps.clean, label)[0, 1])
 
-  chroms = list(land.chrom_lengths)
   with writer.atomic_output_dir(out, overwrite) as tmp:
     lay = layout_lib.GeneExpLayout(tmp, cell_type)
-    fasta = writer.FastaWriter(lay.fasta)
-    bigwigs = {t: writer.BigWigWriter(p, land.chrom_lengths, tracks_lib.BIN) for t, p in
-               (("dnase", lay.dnase_bigwig), ("h3k27ac", lay.h3k27ac_bigwig))}
     unit_sites: list[list[tuple[int, str, str]]] = [[] for _ in range(len(el.start))]
     blacklist: list[tuple[str, int, int]] = []
-    for ci, chrom in enumerate(tqdm(chroms, desc="synth chromosomes", disable=not progress)):
-      crng = _stream(seed, 2, ci)
-      length = land.chrom_lengths[chrom]
-      gi = [i for i, g in enumerate(genes) if g.chrom == chrom]
-      ei = np.flatnonzero(np.isin(el.gene, gi))
-      seq = dna_lib.background(crng, length)
-      forbidden = np.zeros(length, bool)
-      for i in gi:
-        lo, hi = max(0, tss[i] - dna_lib.ISLAND_HALF), min(length, tss[i] + dna_lib.ISLAND_HALF)
-        seq[lo:hi] = dna_lib.cpg_island(crng, hi - lo)
-        forbidden[max(0, tss[i] - PROMOTER_MARGIN):tss[i] + PROMOTER_MARGIN] = True
-      for e in ei:
-        unit_sites[e] = _plant(crng, seq, int(el.start[e]), int(el.end[e]), str(el.klass[e]),
-                               int(el.units[e]))
-        forbidden[max(0, el.start[e] - ELEMENT_MARGIN):el.end[e] + ELEMENT_MARGIN] = True
-      # N runs and blacklisted stretches never touch an element or a promoter.
-      for s, e in dna_lib.random_intervals(crng, length, max(1, length // N_RUN_EVERY),
-                                           20, 300, forbidden):
-        seq[s:e] = 4
-      blacklist += [(chrom, s, e) for s, e in dna_lib.random_intervals(
-          crng, length, max(1, length // BLACKLIST_EVERY), 200, 1_500, forbidden)]
-      soft = np.zeros(length, bool)
-      for s, e in dna_lib.random_intervals(crng, length, length // REPEAT_EVERY, 100, 600,
-                                           np.zeros(length, bool)):
-        soft[s:e] = True
-      fasta.add(chrom, dna_lib.to_fasta_bytes(seq, soft))
-      centres = np.concatenate([(el.start[ei] + el.end[ei]) / 2, tss[gi]])
-      for track, bw in bigwigs.items():
-        counts = np.concatenate([
-            el.dhs[ei] if track == "dnase" else el.h3k27ac[ei],
-            [genes[i].dhs_tss1kb if track == "dnase" else genes[i].h3k27ac_tss1kb for i in gi]])
-        bw.add(chrom, tracks_lib.coverage(crng, length, track, centres, counts))
-      hic = {}
-      for i in gi:
-        insulated = [(int(el.start[e]), int(el.end[e])) for e in ei
-                     if el.gene[e] == i and el.klass[e] == "insulated"]
-        hic[f"{chrom}_{tss[i]}"] = tracks_lib.hic_vector(
-            _stream(seed, 3, i), preset.window, int(tss[i]), length, insulated)
-      writer.write_hic(lay.hic_file(chrom), hic)
-    fasta.close()
-    for bw in bigwigs.values():
-      bw.close()
+    with contextlib.ExitStack() as stack:  # closes the writers, also on failure
+      fasta = stack.enter_context(writer.FastaWriter(lay.fasta))
+      bigwigs = {t: stack.enter_context(writer.BigWigWriter(p, land.chrom_lengths,
+                                                            tracks_lib.BIN))
+                 for t, p in (("dnase", lay.dnase_bigwig), ("h3k27ac", lay.h3k27ac_bigwig))}
+      for ci, chrom in enumerate(tqdm(list(land.chrom_lengths), desc="synth chromosomes",
+                                      disable=not progress)):
+        blacklist += _write_chromosome(seed, ci, chrom, land, lay, fasta, bigwigs, unit_sites)
     tables.write_all(
         lay, land, cell_type=cell_type, seed=seed, preset_name=preset_name, preset=preset,
         label=label, other_cage=other_cage, actual=actual, comps=comps, stats=stats,

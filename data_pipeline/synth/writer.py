@@ -77,8 +77,15 @@ class FastaWriter:
     self._fai.append(f"{name}\t{n}\t{offset}\t{FASTA_LINE}\t{FASTA_LINE + 1}\n")
 
   def close(self) -> None:
-    self._fh.close()
-    pathlib.Path(str(self.path) + ".fai").write_text("".join(self._fai))
+    if not self._fh.closed:
+      self._fh.close()
+      pathlib.Path(str(self.path) + ".fai").write_text("".join(self._fai))
+
+  def __enter__(self) -> "FastaWriter":
+    return self
+
+  def __exit__(self, *exc) -> None:
+    self.close()
 
 
 class BigWigWriter:
@@ -101,7 +108,15 @@ class BigWigWriter:
       self._bw.addEntries([chrom], [full * b], ends=[length], values=[float(values[full])])
 
   def close(self) -> None:
-    self._bw.close()
+    if self._bw is not None:
+      self._bw.close()
+      self._bw = None
+
+  def __enter__(self) -> "BigWigWriter":
+    return self
+
+  def __exit__(self, *exc) -> None:
+    self.close()
 
 
 def write_hic(path: pathlib.Path, vectors: dict[str, np.ndarray]) -> None:
