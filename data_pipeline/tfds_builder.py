@@ -114,7 +114,9 @@ class GeneExp(tfds.core.GeneratorBasedBuilder):
   name = "geneexp"
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "First release."}
-  BUILDER_CONFIGS = [make_config("K562", 200_000), make_config("GM12878", 200_000)]
+  # Configs are made per build (`make_config`) or parsed from a name (`config_from_name`):
+  # any cell type x window x fold, with or without the synthetic truth feature.
+  BUILDER_CONFIGS: list[GeneExpConfig] = []
 
   def __init__(self, *, data_root: str | os.PathLike | None = None,
                peaks_bed: str | os.PathLike | None = None, allow_pickle: bool = False,
@@ -126,9 +128,9 @@ class GeneExp(tfds.core.GeneratorBasedBuilder):
     self._allow_pickle = allow_pickle
     kwargs.setdefault("file_format", "array_record")
     config = kwargs.get("config")
-    if isinstance(config, str) and config not in {c.name for c in self.BUILDER_CONFIGS}:
-      # A config built earlier with another window/fold, e.g. `tfds.data_source(
-      # "geneexp/k562_1000", data_dir=OUT)`: rebuild its config from the name and the files.
+    if isinstance(config, str):
+      # A config built earlier, e.g. `tfds.data_source("geneexp/k562_1000", data_dir=OUT)`:
+      # rebuild its config from the name and the prepared files.
       kwargs["config"] = config_from_name(config, kwargs.get("data_dir"))
     super().__init__(**kwargs)
 
@@ -170,6 +172,33 @@ class GeneExp(tfds.core.GeneratorBasedBuilder):
       yield gene.ensid, reader.read(gene)
 
 
+# array_record writer options by name. TFDS writes zstd-compressed records; reading 200 kb
+# windows is then bound by decompression (~3.4 MB per example), so the default rewrites them
+# uncompressed: ~3x faster reads for ~14x the disk on synthetic data (less on real tracks).
+COMPRESSION = {"none": "group_size:1,uncompressed", "zstd": "group_size:1,zstd:3"}
+
+
+def rewrite_records(dataset: pathlib.Path, compression: str) -> None:
+  """Rewrites every array_record file of `dataset` with `COMPRESSION[compression]`."""
+  from array_record.python import array_record_module  # pylint: disable=import-outside-toplevel
+  if compression not in COMPRESSION:
+    raise ValueError(f"compression {compression!r}: expected one of {sorted(COMPRESSION)}")
+  for path in sorted(dataset.glob("*.array_record-*")):
+    reader = array_record_module.ArrayRecordReader(str(path))
+    tmp = path.with_name(path.name + ".rewrite")
+    writer = array_record_module.ArrayRecordWriter(str(tmp), COMPRESSION[compression])
+    for i in range(reader.num_records()):
+      writer.write(reader.read([i])[0])
+    n = reader.num_records()
+    writer.close()
+    reader.close()
+    check = array_record_module.ArrayRecordReader(str(tmp))
+    if check.num_records() != n:
+      raise RuntimeError(f"{tmp}: rewrote {check.num_records()} of {n} records")
+    check.close()
+    os.replace(tmp, path)
+
+
 def dataset_dir(out_dir: str | os.PathLike, config: GeneExpConfig) -> pathlib.Path:
   """Where the prepared data set of `config` lives under a TFDS data_dir `out_dir`."""
   return pathlib.Path(out_dir) / GeneExp.name / config.name / str(GeneExp.VERSION)
@@ -178,11 +207,12 @@ def dataset_dir(out_dir: str | os.PathLike, config: GeneExpConfig) -> pathlib.Pa
 def build_atomically(data_root: str | os.PathLike, out_dir: str | os.PathLike,
                      config: GeneExpConfig, peaks_bed: str | os.PathLike,
                      allow_pickle: bool = False,
-                     extra_files: dict[str, pathlib.Path] | None = None) -> pathlib.Path:
+                     extra_files: dict[str, pathlib.Path] | None = None,
+                     compression: str = "none") -> pathlib.Path:
   """Builds the data set into a temp dir beside `out_dir/geneexp/<config>/<version>` and
   renames it into place, replacing an old build only once the new one is complete.
 
-  `extra_files` {name: path} are copied into the data set directory (e.g. the peaks BED).
+  `compression` is a key of COMPRESSION. `extra_files` {name: path} are copied into the data set directory (e.g. the peaks BED).
   Returns the data set directory (readable by `tfds.builder_from_directory`).
   """
   final = dataset_dir(out_dir, config)
@@ -193,6 +223,7 @@ def build_atomically(data_root: str | os.PathLike, out_dir: str | os.PathLike,
                       config=config, data_dir=tmp_root)
     builder.download_and_prepare(download_config=DOWNLOAD_CONFIG)
     built = pathlib.Path(builder.data_dir)
+    rewrite_records(built, compression)
     for name, path in (extra_files or {}).items():
       shutil.copyfile(path, built / name)
     old = None

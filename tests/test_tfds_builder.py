@@ -93,6 +93,10 @@ def test_failed_rebuild_keeps_the_old_data_set(tmp_path, capsys, monkeypatch):
   ds_dir = out / "geneexp" / f"k562_{WINDOW}" / "1.0.0"
   before = {p.name: p.read_bytes() for p in ds_dir.iterdir()}
   assert (ds_dir / PEAKS_FILE).is_file() and len(before) == 6
+  from array_record.python import array_record_module  # pylint: disable=import-outside-toplevel
+  for path in ds_dir.glob("*.array_record-*"):  # the default: rewritten uncompressed
+    assert ",uncompressed" in array_record_module.ArrayRecordReader(
+        str(path)).writer_options_string()
   # A read failing half-way through writing the examples (e.g. a disk error).
   calls = []
 
@@ -123,11 +127,16 @@ def test_failed_rebuild_keeps_the_old_data_set(tmp_path, capsys, monkeypatch):
   with h5py.File(fx.layout.hic_file("chr2"), "a") as f:
     f.move("chr2_601", "chr2_600")
   assert {p.name: p.read_bytes() for p in ds_dir.iterdir()} == before
-  # A successful rebuild replaces the data set whole (here: a different peak cutoff).
-  assert _cli_build(fx.root, out, "--peak-cutoff", "1e6") == 0
+  # A successful rebuild replaces the data set whole (here: a different peak cutoff, and
+  # compressed records).
+  assert _cli_build(fx.root, out, "--peak-cutoff", "1e6", "--compression", "zstd") == 0
   assert (ds_dir / PEAKS_FILE).read_text() == ""
   ds = tfds.builder_from_directory(str(ds_dir)).as_data_source()
   assert not any(ex["peaks"].any() for ex in ds["train"])
+  assert sorted(ex["ensid"] for ex in ds["train"]) == [b"ENSG01", b"ENSG02", b"ENSG03"]
+  from array_record.python import array_record_module  # pylint: disable=import-outside-toplevel
+  for path in ds_dir.glob("*.array_record-*"):
+    assert "zstd:3" in array_record_module.ArrayRecordReader(str(path)).writer_options_string()
   assert [p.name for p in ds_dir.parent.iterdir()] == ["1.0.0"]
 
 

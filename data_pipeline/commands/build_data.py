@@ -37,6 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="read blacklist/include-list pickles when no BED file exists "
                            "(unpickling runs code stored in the file: only for files you "
                            "trust)")
+  parser.add_argument("--compression", default="none", choices=["none", "zstd"],
+                      help="record compression: none reads ~3x faster (the loader's 200 "
+                           "windows/s needs it on 2 cores); zstd takes several times less "
+                           "disk")
   peaks = parser.add_argument_group("MACS3 bdgpeakcall on the DNase track")
   peaks.add_argument("--peak-cutoff", type=float, default=None,
                      help="absolute signal cutoff (default: --peak-fold x the mean signal)")
@@ -76,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
                n_peaks, cutoff, params.min_length, params.max_gap)
       final = tfds_builder.build_atomically(args.data_root, args.out, config, bed,
                                             allow_pickle=args.allow_pickle,
-                                            extra_files={PEAKS_FILE: bed})
+                                            extra_files={PEAKS_FILE: bed},
+                                            compression=args.compression)
   except (FileNotFoundError, DataFormatError, ValueError) as e:
     print(f"seq2exp build-data: error: {e}", file=sys.stderr)
     return 1
