@@ -144,6 +144,8 @@ class GeneExp(tfds.core.GeneratorBasedBuilder):
                      + (", truth uint8 (L,)." if cfg.with_truth else ".")),
         features=features(cfg.window, cfg.with_truth),
         homepage="https://arxiv.org/abs/2502.13991",
+        # Keep the fold CSV's gene order on disk; the loader shuffles from its own seed.
+        disable_shuffling=True,
     )
 
   def _split_generators(self, dl_manager):
