@@ -53,13 +53,19 @@ def ready(batch: dict) -> None:
       v.block_until_ready()
 
 
+REPEATS = 3  # the machine is shared: report the median of a few timed runs
+
+
 def rate(batches, steps: int, batch: int, finish=lambda b: None) -> float:
-  """Windows per second over `steps` batches of `batches` after one warm-up batch."""
+  """Median windows per second over REPEATS runs of `steps` batches, after a warm-up batch."""
   finish(next(batches))  # compile, start threads
-  t = time.perf_counter()
-  for _ in range(steps):
-    finish(next(batches))
-  return steps * batch / (time.perf_counter() - t)
+  rates = []
+  for _ in range(REPEATS):
+    t = time.perf_counter()
+    for _ in range(steps):
+      finish(next(batches))
+    rates.append(steps * batch / (time.perf_counter() - t))
+  return float(np.median(rates))
 
 
 def time_prepared(ds_dir: pathlib.Path, batch: int, steps: int,

@@ -98,8 +98,10 @@ def test_masks_placed_right(examples):
       np.testing.assert_array_equal(got, want, err_msg=f"{ensid} {name}")
 
 
-def test_rna_feat_target_and_skipped_gene(fx, genes, examples):
-  splits = tables.load_genes(fx.layout)
+def test_rna_feat_target_and_skipped_gene(fx, genes, examples, caplog):
+  with caplog.at_level("WARNING"):
+    splits = tables.load_genes(fx.layout)
+  assert "skipped 1 gene(s)" in caplog.text and "not in gene table" in caplog.text
   assert [len(splits.splits[s]) for s in tables.SPLITS] == [3, 2, 1]
   assert splits.skipped["not_in_gene_table"] == 1
   for ensid, ex in examples.items():
@@ -278,3 +280,41 @@ def test_write_bigwig_helper_roundtrip(tmp_path):
   write_bigwig(tmp_path / "t.bw", vals, {"chr1": 10, "chr2": 5})
   t = BigWigTrack(tmp_path / "t.bw")
   np.testing.assert_array_equal(t.window("chr2", -2, 8), [0, 0, 0, 1, 2, 3, 4, 0, 0, 0])
+
+
+def test_tiny_synthetic_windows_equal_independent_reads(tmp_path_factory):
+  """On `seq2exp synth --preset tiny`: every window equals pyfaidx / pyBigWig / h5py read
+  directly, and the truth equals `read_truth`."""
+  import h5py  # pylint: disable=import-outside-toplevel
+  import pyBigWig  # pylint: disable=import-outside-toplevel
+  import pyfaidx  # pylint: disable=import-outside-toplevel
+  from conftest_data import SYNTH_WINDOW, tiny_synthetic  # pylint: disable=import-outside-toplevel
+  from data_pipeline.truth import read_truth  # pylint: disable=import-outside-toplevel
+  root, _ = tiny_synthetic(tmp_path_factory.getbasetemp())
+  layout = GeneExpLayout(root, "K562")
+  genes = [g for s in tables.load_genes(layout).splits.values() for g in s]
+  lengths = genome.read_chrom_lengths(layout.chr_length_json)
+  fasta = pyfaidx.Fasta(str(layout.fasta))
+  tracks = [pyBigWig.open(str(p)) for p in (layout.h3k27ac_bigwig, layout.dnase_bigwig)]
+  half = SYNTH_WINDOW // 2
+  causal_bases = 0
+  with WindowReader(layout, SYNTH_WINDOW) as reader:
+    for gene in genes:
+      ex = reader.read(gene)
+      s, e = gene.tss - half, gene.tss + half
+      lo, hi = max(s, 0), min(e, lengths[gene.chrom])
+      text = str(fasta[gene.chrom][lo:hi]).upper()
+      want = np.full(SYNTH_WINDOW, 4, np.uint8)
+      want[lo - s:hi - s] = [CODES.get(b, 4) for b in text]
+      np.testing.assert_array_equal(ex["dna"], want)
+      for col, bw in enumerate(tracks):
+        v = np.zeros(SYNTH_WINDOW, np.float32)
+        v[lo - s:hi - s] = np.nan_to_num(np.array(bw.values(gene.chrom, lo, hi)))
+        np.testing.assert_allclose(ex["signals"][:, col], v, rtol=1e-6)
+      with h5py.File(layout.hic_file(gene.chrom)) as f:
+        raw = f[f"{gene.chrom}_{gene.tss}"][:]
+      assert raw.shape == (SYNTH_WINDOW,)
+      np.testing.assert_allclose(ex["signals"][:, 2], np.log10(1 + raw), rtol=1e-6)
+      np.testing.assert_array_equal(ex["truth"], read_truth(layout, gene.chrom, s, e))
+      causal_bases += int((ex["truth"] == 1).sum())
+  assert causal_bases > 0 and len(genes) == 20
