@@ -56,12 +56,18 @@ def open_split(data: str | os.PathLike | Any, split: str) -> Sequence[dict[str, 
   return data.as_data_source(split=split)
 
 
+# TFDS returns scalar features as Python numbers; give them the stored dtypes back.
+_SCALAR_DTYPES = {"target": np.float32, "tss": np.int64}
+
+
 def _to_host(example: dict[str, Any]) -> dict[str, Any]:
   """TFDS numpy example -> plain numpy (text decoded to str, scalars as 0-d arrays)."""
   out = {}
   for k, v in example.items():
     if isinstance(v, bytes):
       v = v.decode()
+    elif k in _SCALAR_DTYPES:
+      v = np.asarray(v, dtype=_SCALAR_DTYPES[k])
     out[k] = v if isinstance(v, (np.ndarray, str)) else np.asarray(v)
   return out
 

@@ -53,6 +53,11 @@ def test_eight_devices_each_example_once_per_epoch(ds_dir):
   assert b["dna"].shape == (GB, SYNTH_WINDOW, 4) and b["dna"].dtype == np.float32
   assert b["signals"].shape == (GB, SYNTH_WINDOW, 3)
   assert b["rna_feat"].shape == (GB, 9) and b["target"].shape == (GB,)
+  dtypes = {k: str(b[k].dtype) for k in ("signals", "rna_feat", "target", "blacklist",
+                                          "includelist", "peaks", "truth", "valid")}
+  assert dtypes == {"signals": "float32", "rna_feat": "float32", "target": "float32",
+                    "blacklist": "bool", "includelist": "bool", "peaks": "bool",
+                    "truth": "uint8", "valid": "bool"}
   for key in ("dna", "signals", "blacklist", "peaks", "truth", "target", "valid"):
     assert isinstance(b[key], jax.Array)
     assert b[key].sharding.spec[0] == "data", key
