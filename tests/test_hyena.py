@@ -13,7 +13,7 @@ import pytest
 
 from seq2exp_jax.fft_conv import fft_causal_conv
 from seq2exp_jax.hyena import (ExponentialModulation, HyenaBackbone, HyenaFilter, HyenaOperator,
-                               PositionalEmbedding)
+                               PositionalEmbedding, ShortCausalConv)
 
 
 def direct_causal_conv(u, k, bias=None):
@@ -144,6 +144,23 @@ def test_hyena_filter_fast_channels_vanish_at_the_end():
   assert float(magnitude[-8:, slow].mean()) > 1e-3 * float(magnitude[:8, slow].mean())
 
 
+def test_short_causal_conv_equals_grouped_lax_conv():
+  # Reference: PyTorch's Conv1d(C, C, K, groups=C, padding=K-1)(x)[..., :L], i.e. a grouped
+  # cross-correlation with K-1 zeros on the left only.
+  size, channels = 3, 5
+  x = jax.random.normal(jax.random.key(11), (2, 9, channels))
+  conv = ShortCausalConv(size)
+  params = conv.init(jax.random.key(12), x)
+  kernel, bias = params["params"]["kernel"], params["params"]["bias"]
+  assert kernel.shape == (size, channels) and bias.shape == (channels,)
+  bound = 1 / math.sqrt(size)  # PyTorch's default init range
+  assert float(jnp.max(jnp.abs(kernel))) <= bound and float(jnp.max(jnp.abs(bias))) <= bound
+  want = jax.lax.conv_general_dilated(
+      x, kernel[:, None, :], window_strides=(1,), padding=[(size - 1, 0)],
+      dimension_numbers=("NWC", "WIO", "NWC"), feature_group_count=channels) + bias
+  np.testing.assert_allclose(conv.apply(params, x), want, rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize("order", [2, 3])
 def test_hyena_operator_is_causal(order):
   length, width, t0 = 48, 8, 20
@@ -178,21 +195,19 @@ def _backbone_and_input(remat=False, dtype=jnp.float32, length=40, width=16):
 def test_backbone_forward_gradient_and_jit():
   model, x = _backbone_and_input()
   params = jax.jit(model.init)(jax.random.key(4), x)
-  y = model.apply(params, x)
+  y = jax.jit(model.apply)(params, x)
   assert y.shape == x.shape and y.dtype == jnp.float32
-  y_jit = jax.jit(model.apply)(params, x)
-  np.testing.assert_allclose(y_jit, y, rtol=1e-5, atol=1e-5)
+  assert bool(jnp.all(jnp.isfinite(y)))
 
   def loss(params):
     return jnp.mean(model.apply(params, x)[:, -1] ** 2)
 
-  grads = jax.jit(jax.grad(loss))(params)
+  grads = jax.device_get(jax.jit(jax.grad(loss))(params))  # numpy: no per-leaf compiles
   leaves = jax.tree_util.tree_leaves_with_path(grads)
-  assert all(bool(jnp.all(jnp.isfinite(g))) for _, g in leaves)
-  # Every parameter receives gradient from the last position (except the final norm's
-  # bias, whose effect on a per-position mean square can vanish: check the rest).
-  nonzero = {jax.tree_util.keystr(p) for p, g in leaves if float(jnp.max(jnp.abs(g))) > 0}
-  assert len(nonzero) >= len(leaves) - 1, set(jax.tree_util.keystr(p) for p, _ in leaves) - nonzero
+  assert all(np.all(np.isfinite(g)) for _, g in leaves)
+  # Every parameter, filters and short convolutions included, reaches the last position.
+  dead = [jax.tree_util.keystr(p) for p, g in leaves if not np.any(g)]
+  assert not dead, dead
 
 
 def test_backbone_is_causal():
@@ -200,10 +215,9 @@ def test_backbone_is_causal():
   params = jax.jit(model.init)(jax.random.key(5), x)
   # At HyenaDNA's init the long filters are ~1e-5 and their reach drowns in rounding; move
   # every parameter by a random N(0, 0.3) step, as training would, to make it visible.
-  leaves, treedef = jax.tree_util.tree_flatten(params)
-  keys = jax.random.split(jax.random.key(50), len(leaves))
-  params = jax.tree_util.tree_unflatten(
-      treedef, [p + 0.3 * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys)])
+  rng = np.random.default_rng(50)
+  params = jax.tree_util.tree_map(lambda p: p + 0.3 * rng.standard_normal(p.shape, np.float32),
+                                  jax.device_get(params))
   t0 = 25
   # A random direction: adding the same constant to every channel would be erased by the
   # LayerNorms and test nothing.
@@ -219,7 +233,7 @@ def test_backbone_remat_matches_plain():
   remat_model, _ = _backbone_and_input(remat=True)
   params = jax.jit(model.init)(jax.random.key(6), x)
   assert (jax.tree_util.tree_structure(params)
-          == jax.tree_util.tree_structure(jax.jit(remat_model.init)(jax.random.key(6), x)))
+          == jax.tree_util.tree_structure(jax.eval_shape(remat_model.init, jax.random.key(6), x)))
   # The flag must really wrap the blocks in jax.checkpoint (XLA:CPU's memory report does not
   # show what remat saves, so check the program itself).
   remat_primitive = re.compile(r"\b(remat\w*|checkpoint)\[")  # jax.checkpoint's jaxpr name
@@ -303,4 +317,7 @@ def test_training_reduces_loss_on_a_delayed_copy_task():
     params, state, loss = step(params, state)
     losses.append(float(loss))
   assert all(math.isfinite(v) for v in losses)
-  assert losses[-1] < 0.7 * losses[0], losses[::10]
+  # Zero output scores mean(target^2); the inputs the short convolutions reach (t-2..t) are
+  # independent of x[t-5], so beating it clearly means the long filters learned the delay.
+  assert losses[-1] < 0.8 * float(jnp.mean(target ** 2)), losses[::10]
+  assert losses[-1] < 0.5 * losses[0], losses[::10]
