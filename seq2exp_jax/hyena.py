@@ -4,20 +4,25 @@ A Hyena operator of order N (Poli et al. 2023, as in HyenaDNA, Nguyen et al. 202
 
     in_proj:  u (B, L, D) -> (B, L, (N + 1) D), then a short depthwise causal convolution
     split:    x_0, x_1, ..., x_{N-1}, v        each (B, L, D)
-    for i = N-1 .. 1:   v = h_i * (v . x_i)     (* a causal long convolution, . a product)
+    for i = N-1 .. 1:   w = v . x_i;  v = h_i * w + b_i . w
     y = out_proj(v . x_0)
 
-The long filters h_i (L, D) are implicit: a small MLP with sine activations maps
+(. a product, * a causal long convolution with the implicit filter h_i (L, D), b_i (D,) a
+learned skip weight per channel.)
+
+The long filters are implicit: a small MLP with sine activations maps
 positional features of t in [0, 1] to one tap per channel, and an exponential window
 makes each channel forget at its own rate. The long convolutions run through the FFT
 (`fft_conv.fft_causal_conv`) in O(L log L), so nothing larger than O(B L D) is held per
 layer and a 200 kb window fits.
 
-Differences from HyenaDNA, on purpose: the positional features are recomputed from the
-static L on each call rather than stored as a (slowly) learned table of fixed length, and
-there is no dropout. Initialisation follows HyenaDNA: Dense kernels N(0, 0.02), biases 0,
-the residual output projections (mixer `out_proj`, MLP `fc2`) N(0, 0.02 / sqrt(2 n_layer)),
-PyTorch's default uniform init for the short convolution, N(0, 1) for the filter skip bias.
+The layout follows HyenaDNA's `standalone_hyena.py` (in_proj with a bias, the filter's
+per-channel skip bias on). Differences, on purpose: the positional features are recomputed
+from the static L on each call rather than stored as a (slowly) learned table of fixed
+length, and there is no dropout. Initialisation follows HyenaDNA: Dense kernels N(0, 0.02),
+biases 0, the residual output projections (mixer `out_proj`, MLP `fc2`)
+N(0, 0.02 / sqrt(2 n_layer)), PyTorch's default uniform init for the short convolution,
+N(0, 1) for the filter skip bias.
 """
 
 from __future__ import annotations
@@ -137,7 +142,10 @@ class ShortCausalConv(nn.Module):
     """x: (B, L, C). Returns (B, L, C) in `dtype`; output t sees inputs t-K+1..t only."""
     channels, length, size = x.shape[-1], x.shape[1], self.kernel_size
     bound = 1.0 / math.sqrt(size)
-    init = lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    def init(key, shape, dtype=jnp.float32):
+      return jax.random.uniform(key, shape, dtype, -bound, bound)
+
     kernel = self.param("kernel", init, (size, channels), jnp.float32).astype(self.dtype)
     bias = self.param("bias", init, (channels,), jnp.float32).astype(self.dtype)
     padded = jnp.pad(x.astype(self.dtype), ((0, 0), (size - 1, 0), (0, 0)))
@@ -228,6 +236,8 @@ class HyenaBackbone(nn.Module):
     """x: (B, L, D) input embeddings. Returns (B, L, D) in `dtype`."""
     if x.ndim != 3 or x.shape[-1] != self.d_model:
       raise ValueError(f"HyenaBackbone: input must be (B, L, D={self.d_model}), got {x.shape}")
+    if self.n_layer < 1:
+      raise ValueError(f"HyenaBackbone: n_layer must be >= 1, got {self.n_layer}")
     block_cls = nn.remat(HyenaBlock) if self.remat else HyenaBlock
     out_std = INIT_STD / math.sqrt(2 * self.n_layer)
     x = x.astype(jnp.float32)

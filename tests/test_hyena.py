@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+import scipy.signal
 
 from seq2exp_jax.fft_conv import fft_causal_conv
 from seq2exp_jax.hyena import (ExponentialModulation, HyenaBackbone, HyenaFilter, HyenaOperator,
@@ -64,6 +65,20 @@ def test_fft_conv_gradients_equal_direct_conv_gradients(length):
   for name, g, w in zip(("du", "dk", "dbias"), got, want):
     scale = float(jnp.max(jnp.abs(w)))
     np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5 * scale, err_msg=name)
+
+
+def test_fft_conv_matches_float64_convolution_at_long_length():
+  # Rounding grows with the FFT length; check a full-length odd window against scipy's float64
+  # convolution (rounding ~1e-15, an exact reference here), with a slowly decaying filter
+  # whose late taps still matter.
+  length, width = 200_001, 2
+  rng = np.random.default_rng(3)
+  u = rng.standard_normal((1, length, width))
+  k = rng.standard_normal((length, width)) * np.exp(-np.arange(length) / 50_000.0)[:, None]
+  want = scipy.signal.fftconvolve(u[0], k, axes=0)[:length]
+  got = np.asarray(fft_causal_conv(jnp.asarray(u, jnp.float32), jnp.asarray(k, jnp.float32)))[0]
+  err = np.max(np.abs(got - want)) / np.max(np.abs(want))
+  assert err < 1e-5, err
 
 
 def test_fft_conv_is_causal_and_shift_equivariant():
@@ -184,6 +199,10 @@ def test_hyena_operator_rejects_bad_input():
     op.init(jax.random.key(0), jnp.zeros((1, 16, 4)))
   with pytest.raises(ValueError, match="order must be >= 2"):
     HyenaOperator(8, order=1).init(jax.random.key(0), jnp.zeros((1, 16, 8)))
+  with pytest.raises(ValueError, match="HyenaBackbone: n_layer must be >= 1"):
+    HyenaBackbone(8, n_layer=0).init(jax.random.key(0), jnp.zeros((1, 16, 8)))
+  with pytest.raises(ValueError, match=r"HyenaBackbone: input must be \(B, L, D=8\)"):
+    HyenaBackbone(8, n_layer=1).init(jax.random.key(0), jnp.zeros((16, 8)))
 
 
 def _backbone_and_input(remat=False, dtype=jnp.float32, length=40, width=16):
