@@ -36,6 +36,16 @@ import jax.numpy as jnp
 DEFAULT_CHUNK_SIZE = 128
 
 
+def _step(h, inputs, A):
+  """One position for every batch row: h (B, E, N) -> (new h, y_t (B, E)).
+
+  inputs: delta_t (B, E), x_t (B, E), B_t (B, N), C_t (B, N); A: (E, N) or (B, E, N).
+  """
+  delta_t, x_t, b_t, c_t = inputs
+  h = jnp.exp(delta_t[..., None] * A) * h + (delta_t * x_t)[..., None] * b_t[:, None, :]
+  return h, jnp.einsum("ben,bn->be", h, c_t)
+
+
 def _to_time_major(a):
   return jnp.moveaxis(a, 1, 0)
 
@@ -45,85 +55,106 @@ def reference_scan(x, delta, A, Bm, Cm):
 
   Args:
     x: (B, L, E) input. delta: (B, L, E) positive step sizes (after softplus).
-    A: (E, N) negative state matrix diagonal. Bm, Cm: (B, L, N).
+    A: (E, N) or (B, E, N) negative state matrix diagonal. Bm, Cm: (B, L, N).
   Returns:
     y: (B, L, E), float32.
   """
   batch, _, inner = x.shape
-
-  def step(h, inputs):
-    delta_t, x_t, b_t, c_t = inputs  # (B, E), (B, E), (B, N), (B, N)
-    h = jnp.exp(delta_t[:, :, None] * A) * h + (delta_t * x_t)[:, :, None] * b_t[:, None, :]
-    return h, jnp.einsum("ben,bn->be", h, c_t)
-
-  h0 = jnp.zeros((batch, inner, A.shape[1]), jnp.float32)
-  _, y = jax.lax.scan(step, h0, tuple(_to_time_major(a) for a in (delta, x, Bm, Cm)))
+  h0 = jnp.zeros((batch, inner, A.shape[-1]), jnp.float32)
+  _, y = jax.lax.scan(functools.partial(_step, A=A), h0,
+                      tuple(_to_time_major(a) for a in (delta, x, Bm, Cm)))
   return _to_time_major(y)
 
 
-def _linear_recurrence(a, b, h0, *, reverse: bool = False, inner: str = "sequential"):
-  """All states of h_t = a_t * h_{t-1} + b_t along axis 0 (T), starting from h0.
+def _associative_recurrence(a, b, h0, *, reverse: bool = False):
+  """All states of h_t = a_t * h_{t-1} + b_t along axis 0 (T), in log depth.
 
-  Args:
-    a, b: (T, B, E, N). h0: (B, E, N) (the state before the first step taken; with
-      `reverse`, time runs from T-1 down to 0).
-    inner: "sequential" (`lax.scan`; fastest on CPU) or "associative"
-      (`lax.associative_scan`; log-depth, for GPU/TPU).
-  Returns:
-    (T, B, E, N) states.
+  a, b: (T, B, E, N); h0: (B, E, N), the state before the first step taken (with `reverse`
+  time runs from T-1 down to 0). Returns (T, B, E, N).
   """
-  if inner == "associative":
-    b = b.at[-1 if reverse else 0].add(a[-1 if reverse else 0] * h0)
+  first = -1 if reverse else 0
+  b = b.at[first].add(a[first] * h0)
 
-    def combine(left, right):  # compose two affine maps h -> a h + b
-      return right[0] * left[0], right[0] * left[1] + right[1]
+  def compose(left, right):  # two affine maps h -> a h + b, `left` applied first
+    return right[0] * left[0], right[0] * left[1] + right[1]
 
-    return jax.lax.associative_scan(combine, (a, b), reverse=reverse)[1]
-  if inner != "sequential":
-    raise ValueError(f"unknown inner recurrence {inner!r}: expected 'sequential' or 'associative'")
-
-  def step(h, ab):
-    h = ab[0] * h + ab[1]
-    return h, h
-
-  return jax.lax.scan(step, h0, (a, b), reverse=reverse)[1]
+  return jax.lax.associative_scan(compose, (a, b), reverse=reverse)[1]
 
 
-def _chunk_forward(h0, delta, x, Bm, Cm, A, inner):
-  """One chunk. h0: (B, E, N); delta, x: (T, B, E); Bm, Cm: (T, B, N); A: (E, N).
+def _fused_chunk_forward(h0, delta, x, Bm, Cm, A, keep_states: bool = False):
+  """One chunk, one position per step, everything for a position fused in the step.
 
-  Returns the states h (T, B, E, N), the outputs y (T, B, E) and the decays a (T, B, E, N).
+  h0: (B, E, N); delta, x: (T, B, E); Bm, Cm: (T, B, N); A: (B, E, N). Returns the last state
+  and y (T, B, E), plus every state (T, B, E, N) with `keep_states`.
   """
-  a = jnp.exp(delta[..., None] * A)
-  b = (delta * x)[..., None] * Bm[:, :, None, :]
-  h = _linear_recurrence(a, b, h0, inner=inner)
-  y = jnp.einsum("tben,tbn->tbe", h, Cm)
-  return h, y, a
+  def step(h, inputs):
+    h, y = _step(h, inputs, A)
+    return h, ((y, h) if keep_states else y)
+
+  return jax.lax.scan(step, h0, (delta, x, Bm, Cm))
 
 
-def _chunk_backward(h0, delta, x, Bm, Cm, A, g_last, dy, inner):
-  """Gradients of one chunk, recomputing its forward from the saved entry state h0.
+def _fused_chunk_backward(h0, delta, x, Bm, Cm, A, g_last, dy):
+  """Gradients of one chunk, recomputing its states from the saved entry state h0.
 
-  With g_t = dLoss/dh_t, the adjoint runs backwards: g_t = C_t dy_t + a_{t+1} g_{t+1}, and
-  g_last (B, E, N) is what the following chunk passes back (a_{T} g_{T} in global terms).
-  Every reduction is then done over the whole chunk at once.
+  With g_t = dLoss/dh_t the adjoint runs backwards, g_t = C_t dy_t + a_{t+1} g_{t+1}; the
+  carry is c = a_{t+1} g_{t+1}, and g_last is what the following chunk passes back. Each
+  step reads one stored state and forms every gradient of its position, so the (T, E, N)
+  arrays are touched twice (written, read) instead of once per reduction.
 
   Returns (dh0 (B, E, N), ddelta (T, B, E), dx (T, B, E), dBm (T, B, N), dCm (T, B, N),
-  dA (E, N)).
+  dA (B, E, N)).
   """
-  h, _, a = _chunk_forward(h0, delta, x, Bm, Cm, A, inner)
-  r = dy[..., None] * Cm[:, :, None, :]
+  _, (_, states) = _fused_chunk_forward(h0, delta, x, Bm, Cm, A, keep_states=True)
+  prev_states = jnp.concatenate([h0[None], states[:-1]], axis=0)
+
+  def step(carry, inputs):
+    c, dA = carry
+    delta_t, x_t, b_t, c_t, dy_t, h_prev, h = inputs
+    g = c + dy_t[..., None] * c_t[:, None, :]
+    a = jnp.exp(delta_t[..., None] * A)
+    g_decay = g * h_prev * a  # dLoss / d(delta A)
+    g_b = jnp.einsum("ben,bn->be", g, b_t)
+    grads = (g_b * x_t + jnp.einsum("ben,ben->be", g_decay, A),  # ddelta
+             g_b * delta_t,  # dx
+             jnp.einsum("ben,be->bn", g, delta_t * x_t),  # dBm
+             jnp.einsum("ben,be->bn", h, dy_t))  # dCm
+    return (a * g, dA + jnp.einsum("ben,be->ben", g_decay, delta_t)), grads
+
+  (dh0, dA), grads = jax.lax.scan(
+      step, (g_last, jnp.zeros_like(A)), (delta, x, Bm, Cm, dy, prev_states, states),
+      reverse=True)
+  return (dh0,) + grads + (dA,)
+
+
+def _associative_chunk_forward(h0, delta, x, Bm, Cm, A):
+  """As `_fused_chunk_forward`, with whole-chunk arrays and a log-depth recurrence."""
+  a = jnp.exp(delta[..., None] * A)
+  b = (delta * x)[..., None] * Bm[:, :, None, :]
+  h = _associative_recurrence(a, b, h0)
+  return h[-1], jnp.einsum("tben,tbn->tbe", h, Cm)
+
+
+def _associative_chunk_backward(h0, delta, x, Bm, Cm, A, g_last, dy):
+  """As `_fused_chunk_backward`, with every reduction done over the whole chunk at once."""
+  a = jnp.exp(delta[..., None] * A)
+  h = _associative_recurrence(a, (delta * x)[..., None] * Bm[:, :, None, :], h0)
   a_next = jnp.concatenate([a[1:], jnp.ones_like(a[:1])], axis=0)
-  g = _linear_recurrence(a_next, r, g_last, reverse=True, inner=inner)
+  g = _associative_recurrence(a_next, dy[..., None] * Cm[:, :, None, :], g_last,
+                              reverse=True)
   h_prev = jnp.concatenate([h0[None], h[:-1]], axis=0)
-  g_decay = g * h_prev * a  # dLoss / d(delta A), elementwise
+  g_decay = g * h_prev * a
   g_b = jnp.einsum("tben,tbn->tbe", g, Bm)
-  ddelta = g_b * x + jnp.einsum("tben,en->tbe", g_decay, A)
-  dx = g_b * delta
-  dBm = jnp.einsum("tben,tbe->tbn", g, delta * x)
-  dCm = jnp.einsum("tben,tbe->tbn", h, dy)
-  dA = jnp.einsum("tben,tbe->en", g_decay, delta)
-  return a[0] * g[0], ddelta, dx, dBm, dCm, dA
+  ddelta = g_b * x + jnp.einsum("tben,ben->tbe", g_decay, A)
+  return (a[0] * g[0], ddelta, g_b * delta, jnp.einsum("tben,tbe->tbn", g, delta * x),
+          jnp.einsum("tben,tbe->tbn", h, dy), jnp.einsum("tben,tbe->ben", g_decay, delta))
+
+
+# inner -> (chunk forward, chunk backward)
+CHUNK_KERNELS: dict[str, tuple[Callable, Callable]] = {
+    "fused": (_fused_chunk_forward, _fused_chunk_backward),
+    "associative": (_associative_chunk_forward, _associative_chunk_backward),
+}
 
 
 def _read_chunk(arrays, start, size: int):
@@ -154,12 +185,12 @@ def _chunked_forward(x, delta, A, Bm, Cm, chunk, inner):
 
   def run_chunk(i, start, size, carry):
     h, y, entries = carry
-    hs, y_chunk, _ = _chunk_forward(h, *_read_chunk(inputs, start, size), A, inner)
+    h_last, y_chunk = CHUNK_KERNELS[inner][0](h, *_read_chunk(inputs, start, size), A)
     (y,) = _write_chunk((y,), (y_chunk,), start)
-    return hs[-1], y, entries.at[i].set(h)
+    return h_last, y, entries.at[i].set(h)
 
-  carry = (jnp.zeros((batch, width, A.shape[1]), jnp.float32), jnp.zeros_like(x),
-           jnp.zeros((n_full + (tail > 0), batch, width, A.shape[1]), jnp.float32))
+  carry = (jnp.zeros((batch, width, A.shape[-1]), jnp.float32), jnp.zeros_like(x),
+           jnp.zeros((n_full + (tail > 0), batch, width, A.shape[-1]), jnp.float32))
   carry = jax.lax.fori_loop(0, n_full, lambda i, c: run_chunk(i, i * chunk, chunk, c), carry)
   if tail:
     carry = run_chunk(n_full, n_full * chunk, tail, carry)
@@ -185,8 +216,8 @@ def _chunked_scan_bwd(chunk, inner, residuals, dy):
   def run_chunk(i, start, size, carry):
     g_last, dA, grads = carry
     chunk_inputs = _read_chunk(inputs + (dy,), start, size)
-    dh0, ddelta, dx, dBm, dCm, dA_chunk = _chunk_backward(
-        entry_states[i], *chunk_inputs[:4], A, g_last, chunk_inputs[4], inner)
+    dh0, ddelta, dx, dBm, dCm, dA_chunk = CHUNK_KERNELS[inner][1](
+        entry_states[i], *chunk_inputs[:4], A, g_last, chunk_inputs[4])
     return dh0, dA + dA_chunk, _write_chunk(grads, (dx, ddelta, dBm, dCm), start)
 
   carry = (jnp.zeros_like(entry_states[0]), jnp.zeros_like(A),
@@ -206,8 +237,8 @@ _chunked_scan.defvjp(_chunked_scan_fwd, _chunked_scan_bwd)
 
 
 def default_inner() -> str:
-  """The inner recurrence for this backend: sequential on CPU, associative elsewhere."""
-  return "sequential" if jax.default_backend() == "cpu" else "associative"
+  """The chunk kernel for this backend: fused steps on CPU, associative elsewhere."""
+  return "fused" if jax.default_backend() == "cpu" else "associative"
 
 
 def chunked_scan(x, delta, A, Bm, Cm, chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -220,16 +251,23 @@ def chunked_scan(x, delta, A, Bm, Cm, chunk_size: int = DEFAULT_CHUNK_SIZE,
 
   Args:
     x: (B, L, E) input. delta: (B, L, E) positive step sizes (after softplus).
-    A: (E, N). Bm, Cm: (B, L, N).
+    A: (E, N), or (B, E, N) for one A per batch row. Bm, Cm: (B, L, N).
     chunk_size: positions per chunk (T). L need not be a multiple of it: a shorter last
       chunk is run on its own.
-    inner: how each chunk's recurrence runs ("sequential" or "associative"); None picks
-      `default_inner()`.
+    inner: the chunk kernel, a key of `CHUNK_KERNELS`: "fused" (one position per step with
+      everything for it fused; fastest on CPU) or "associative" (whole-chunk arrays and a
+      log-depth recurrence, for GPU/TPU); None picks `default_inner()`.
   Returns:
     y: (B, L, E), float32.
   """
+  inner = inner or default_inner()
+  if inner not in CHUNK_KERNELS:
+    raise ValueError(f"unknown chunk kernel {inner!r}: expected one of {sorted(CHUNK_KERNELS)}")
   chunk = max(1, min(chunk_size, x.shape[1]))
-  return _chunked_scan(x, delta, A, Bm, Cm, chunk, inner or default_inner())
+  # One A per batch row inside the kernels, so rows may carry different A (BiMamba runs
+  # both directions as one batch); broadcasting sums the gradient back for a shared A.
+  A = jnp.broadcast_to(A, (x.shape[0],) + A.shape[-2:])
+  return _chunked_scan(x, delta, A, Bm, Cm, chunk, inner)
 
 
 SCAN_METHODS: dict[str, Callable] = {
@@ -245,7 +283,7 @@ def selective_scan(x, delta, A, Bm, Cm, *, method: str = "chunked",
   Args:
     x: (B, L, E) input after the causal conv and SiLU.
     delta: (B, L, E) step sizes, already `softplus(dt + dt_bias)`.
-    A: (E, N) state matrix diagonal, `-exp(A_log)`.
+    A: (E, N) state matrix diagonal, `-exp(A_log)`, or (B, E, N): one per batch row.
     Bm, Cm: (B, L, N) input and output projections, shared by all E channels.
     method: a key of `SCAN_METHODS`.
     chunk_size: chunk length for the chunked method.

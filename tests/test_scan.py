@@ -27,8 +27,8 @@ def _value_and_grads(method, args, **kw):
 
 
 @pytest.mark.parametrize("length,chunk,inner", [
-    (1, 16, "sequential"), (37, 8, "sequential"), (64, 16, "sequential"),
-    (37, 8, "associative"), (50, 64, "sequential"), (129, 1, "sequential")])
+    (1, 16, "fused"), (37, 8, "fused"), (64, 16, "fused"),
+    (37, 8, "associative"), (50, 64, "fused"), (129, 1, "fused")])
 def test_chunked_equals_reference(length, chunk, inner):
   args = _inputs(2, length, 6, 4, seed=length)
   y_ref, g_ref = _value_and_grads("reference", args)
