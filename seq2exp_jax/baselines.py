@@ -21,6 +21,7 @@ import jax.numpy as jnp
 from seq2exp_jax import scan as scan_lib
 from seq2exp_jax.caduceus import Caduceus
 from seq2exp_jax.heads import ExpressionHead, centre_mean, embedding_dense
+from seq2exp_jax.hyena import HyenaBackbone
 
 Dtype = Any
 BACKBONES = ("caduceus", "mamba", "hyena")
@@ -59,10 +60,9 @@ class GeneExpModel(nn.Module):
           chunk_size=self.chunk_size, remat=self.remat, dtype=self.dtype,
           name=self.backbone)(x)
     elif self.backbone == "hyena":
-      from seq2exp_jax.hyena import HyenaBackbone  # noqa: PLC0415
       hidden = HyenaBackbone(d_model=self.d_model, n_layer=self.n_layer,
                              order=self.hyena_order, filter_order=self.hyena_filter_order,
-                             remat=self.remat, name="hyena")(x)
+                             remat=self.remat, dtype=self.dtype, name="hyena")(x)
     else:
       raise ValueError(f"unknown backbone {self.backbone!r}: expected one of {BACKBONES}")
     return ExpressionHead(self.d_model, dtype=self.dtype, name="pToExpr")(
