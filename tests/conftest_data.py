@@ -89,7 +89,9 @@ def write_layout(root: pathlib.Path, seed: int = 0, cell_type: str = "K562") -> 
     write_bigwig(path, track, covered)
     track["chr1"][COVERED_CHR1:] = 0.0  # what a reader must return there
 
-  # Hi-C: one TSS-centred contact vector per gene (NaN in places; NaN reads as 0).
+  # Hi-C: one contact vector per gene over its window clipped to the chromosome, as the
+  # published files store it (NaN in places; NaN reads as 0). `hic` keeps the whole
+  # TSS-centred window for the expectations.
   layout.hic_dir.mkdir(parents=True, exist_ok=True)
   hic = {}
   for chrom in CHROMS:
@@ -98,7 +100,9 @@ def write_layout(root: pathlib.Path, seed: int = 0, cell_type: str = "K562") -> 
         if c == chrom:
           v = (rng.random(WINDOW) * 100).astype(np.float32)
           v[::97] = np.nan
-          f.create_dataset(f"{chrom}_{tss}", data=v)
+          start = tss - WINDOW // 2
+          lo, hi = max(start, 0), min(start + WINDOW, CHROMS[chrom])
+          f.create_dataset(f"{chrom}_{tss}", data=v[lo - start:hi - start])
           hic[ensid] = v
 
   layout.gene_table.parent.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,12 @@
 """Hi-C contact with the TSS (SPEC §4): `HiC/<cell>/hic_feat_chrN.h5`, one dataset per gene.
 
-Dataset `chrN_<tss>` is a per-bp vector of contact counts with the TSS, centred on it: element
-i covers position `tss - M//2 + i` (M = vector length, the window length of the published
-set). The model reads log10(1 + x); NaN is 0, and so is anything outside the vector or the
-chromosome.
+Dataset `chrN_<tss>` is a per-bp vector of contact counts with the TSS over the gene's window
+[tss - W/2, tss + W/2) clipped to the chromosome, which is how the published files store it
+(the original code pads it back with the window's overhang at each chromosome end). So a
+vector of length M is centred on the TSS (element i at `tss - M//2 + i`) unless that placement
+would cross a chromosome end, in which case it is clipped there and starts at 0 (start of the
+chromosome) or ends at the chromosome's length. The model reads log10(1 + x); NaN is 0, and
+so is anything outside the vector or the chromosome.
 """
 
 from __future__ import annotations
@@ -14,6 +17,16 @@ import h5py
 import numpy as np
 
 from data_pipeline.readers.errors import DataFormatError
+
+
+def vector_start(tss: int, length: int, chrom_length: int) -> int:
+  """Genomic position of element 0 of a stored contact vector of `length` (see module doc)."""
+  first = tss - length // 2
+  if first < 0:  # clipped at the chromosome start
+    return 0
+  if first + length > chrom_length:  # clipped at the chromosome end
+    return chrom_length - length
+  return first
 
 
 class HicReader:
@@ -57,7 +70,7 @@ class HicReader:
       raise DataFormatError(f"{self.path(chrom)}: dataset {name!r} has shape {dset.shape}, "
                             "expected a 1-D per-bp vector")
     out = np.zeros(end - start, dtype=np.float32)
-    first = tss - dset.shape[0] // 2  # genomic position of element 0
+    first = vector_start(tss, dset.shape[0], chrom_length)  # genomic position of element 0
     lo = max(start, 0, first)
     hi = min(end, chrom_length, first + dset.shape[0])
     if lo < hi:

@@ -71,9 +71,10 @@ def coverage(rng: np.random.Generator, length: int, track: str, centres: np.ndar
 
 def hic_vector(rng: np.random.Generator, window: int, tss: int, chrom_length: int,
                insulated: list[tuple[int, int]]) -> np.ndarray:
-  """Contact with the TSS over its window: float32 (L,), L = window, index i <-> genome
-  position tss - L/2 + i; zero outside the chromosome; insulated [start, end) intervals
-  (genome coordinates) damped by INSULATION_FACTOR."""
+  """Contact with the TSS over its window clipped to the chromosome, as the published files
+  store it: float32 (hi - lo,) for genome positions [lo, hi) = [max(0, tss - L/2),
+  min(chrom_length, tss + L/2)), L = window; insulated [start, end) intervals (genome
+  coordinates) damped by INSULATION_FACTOR."""
   half = window // 2
   pos = np.arange(tss - half, tss + half)
   n_bins = -(-window // HIC_BIN)
@@ -84,5 +85,5 @@ def hic_vector(rng: np.random.Generator, window: int, tss: int, chrom_length: in
   for s, e in insulated:
     lo, hi = max(0, s - INSULATION_PAD - pos[0]), min(window, e + INSULATION_PAD - pos[0])
     out[lo:hi] *= INSULATION_FACTOR
-  out[(pos < 0) | (pos >= chrom_length)] = 0.0
-  return out.astype(np.float32)
+  inside = (pos >= 0) & (pos < chrom_length)
+  return out[inside].astype(np.float32)
