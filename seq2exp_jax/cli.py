@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                       "convert a checkpoint of the original PyTorch code into our params"),
     "verify-reference": ("seq2exp_jax.commands.verify_reference",
                          "run our model on a golden .npz and compare every output"),
+    "demo": ("seq2exp_jax.commands.demo",
+             "the pipeline end to end on the synthetic genome (what `make demo` runs)"),
     "synth": ("data_pipeline.commands.synth",
               "write a synthetic genome with known causal elements in the GeneExp layout"),
     "build-data": ("data_pipeline.commands.build_data",
