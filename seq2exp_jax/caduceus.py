@@ -5,7 +5,9 @@
 
 The input embeddings enter the residual stream unnormalised; every block's norm sits in
 front of its mixer (mamba-ssm's "Add -> Norm -> Mixer" with the residual carried alongside).
-Param names: `layers_{i}/norm/scale`, `layers_{i}/mixer/...`, `norm_f/scale`.
+Here the carried value is the sum s_i = h_{i-1} + residual_{i-1}: s_1 = embeddings,
+s_{i+1} = s_i + mixer_i(RMSNorm_i(s_i)), out = RMSNorm_f(s_{n+1}).
+Param names: `layers/norm/scale`, `layers/mixer/...` (stacked over layers), `norm_f/scale`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,12 @@ MIXERS = {"bimamba": mamba_lib.BiMamba, "mamba": mamba_lib.Mamba}
 
 
 class Block(nn.Module):
-  """Add -> RMSNorm -> mixer. Returns (mixer output, residual), both (B, L, D)."""
+  """One pre-norm residual block on the residual stream: s -> s + mixer(RMSNorm(s)).
+
+  The original carries (hidden, residual) and adds them at the next block; carrying their
+  sum instead is the same arithmetic (IEEE addition commutes) and keeps one (B, L, D) array
+  per layer for the backward pass instead of two.
+  """
 
   mixer: str
   d_model: int
@@ -37,15 +44,14 @@ class Block(nn.Module):
   dtype: Dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, hidden, residual):
-    """hidden: (B, L, D); residual: (B, L, D) or None for the first block."""
-    residual = hidden if residual is None else hidden + residual
+  def __call__(self, residual, _=None):
+    """residual: (B, L, D) -> (next residual (B, L, D), None) (the scan form)."""
     normed = nn.RMSNorm(epsilon=self.norm_epsilon, dtype=self.dtype, name="norm")(residual)
     mixer = MIXERS[self.mixer](
         d_model=self.d_model, d_state=self.d_state, d_conv=self.d_conv, expand=self.expand,
         out_proj_scale=self.out_proj_scale, scan_method=self.scan_method,
         chunk_size=self.chunk_size, dtype=self.dtype, name="mixer")
-    return mixer(normed), residual
+    return mixer(normed) + residual, None
 
 
 class Caduceus(nn.Module):
@@ -58,6 +64,12 @@ class Caduceus(nn.Module):
       None means `n_layer`.
     remat: rematerialise each block in the backward pass (memory O(L D) per block instead of
       every intermediate; needed for 200 kb windows).
+
+  The blocks run as one `nn.scan` over layers, with params stacked on a leading layer axis
+  (`layers/...`, shape (n_layer, ...)): the backward pass then walks the layers one at a
+  time, so with remat only one block's intermediates are ever live (with the layers
+  unrolled, XLA:CPU's scheduler recomputes every block's forward up front and keeps them
+  all), and the block compiles once.
   """
 
   d_model: int
@@ -80,14 +92,13 @@ class Caduceus(nn.Module):
     if self.mixer not in MIXERS:
       raise ValueError(f"unknown mixer {self.mixer!r}: expected one of {sorted(MIXERS)}")
     n_init = self.init_n_layer or self.n_layer
-    block_cls = nn.remat(Block) if self.remat else Block
-    hidden, residual = embeddings.astype(self.dtype), None
-    for i in range(self.n_layer):
-      hidden, residual = block_cls(
-          mixer=self.mixer, d_model=self.d_model, d_state=self.d_state, d_conv=self.d_conv,
-          expand=self.expand, norm_epsilon=self.norm_epsilon,
-          out_proj_scale=(self.n_residuals_per_layer * n_init) ** -0.5,
-          scan_method=self.scan_method, chunk_size=self.chunk_size, dtype=self.dtype,
-          name=f"layers_{i}")(hidden, residual)
-    return nn.RMSNorm(epsilon=self.norm_epsilon, dtype=self.dtype, name="norm_f")(
-        hidden + residual)
+    block_cls = nn.remat(Block, prevent_cse=False) if self.remat else Block
+    blocks = nn.scan(block_cls, variable_axes={"params": 0}, split_rngs={"params": True},
+                     length=self.n_layer)(
+        mixer=self.mixer, d_model=self.d_model, d_state=self.d_state, d_conv=self.d_conv,
+        expand=self.expand, norm_epsilon=self.norm_epsilon,
+        out_proj_scale=(self.n_residuals_per_layer * n_init) ** -0.5,
+        scan_method=self.scan_method, chunk_size=self.chunk_size, dtype=self.dtype,
+        name="layers")
+    residual, _ = blocks(embeddings.astype(self.dtype))
+    return nn.RMSNorm(epsilon=self.norm_epsilon, dtype=self.dtype, name="norm_f")(residual)

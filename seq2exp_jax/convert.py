@@ -2,7 +2,9 @@
 
 A PyTorch `state_dict` key such as
 `generator.backbone.layers.0.mixer.mamba_fwd.conv1d.weight` names one of our params
-(`generator/layers_0/mixer/mamba_fwd/conv1d/kernel`), up to a fixed change of layout:
+(`generator/layers_0/mixer/mamba_fwd/conv1d/kernel`, then stacked with the other layers into
+`generator/layers/...` at index 0, since our backbones scan over layers), up to a fixed
+change of layout:
 Linear weights are transposed (`Dense.kernel = W.T`), the depthwise conv weight (E, 1, K)
 becomes (K, E), RMSNorm `weight` is `scale`. The renaming is one function, `flax_path`,
 used both for weights and for gradients (whose keys are `named_parameters()` names).
@@ -17,6 +19,7 @@ from __future__ import annotations
 import re
 from typing import Mapping
 
+import jax
 import numpy as np
 
 SSM_LEAVES = {"conv1d", "x_proj", "dt_proj", "A_log", "D"}
@@ -98,6 +101,35 @@ def _set(tree: dict, path: tuple[str, ...], value: np.ndarray, key: str):
   node[path[-1]] = value
 
 
+def stack_layers(tree: dict) -> dict:
+  """Stack `layers_0 .. layers_{n-1}` subtrees into one `layers` subtree with a leading
+  layer axis, wherever they occur (our backbones scan over layers)."""
+  if not isinstance(tree, Mapping):
+    return tree
+  tree = {k: stack_layers(v) for k, v in tree.items()}
+  indices = sorted(int(k[len("layers_"):]) for k in tree if re.fullmatch(r"layers_\d+", k))
+  if not indices:
+    return tree
+  if indices != list(range(len(indices))):
+    raise ConversionError(f"layers {indices} are not numbered 0..{len(indices) - 1}")
+  layers = [tree.pop(f"layers_{i}") for i in indices]
+  tree["layers"] = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *layers)
+  return tree
+
+
+def unstack_layers(tree):
+  """Inverse of `stack_layers`: `layers` with a leading axis -> `layers_{i}` subtrees."""
+  if not isinstance(tree, Mapping):
+    return tree
+  out = {k: unstack_layers(v) for k, v in tree.items() if k != "layers"}
+  if "layers" in tree:
+    n = jax.tree_util.tree_leaves(tree["layers"])[0].shape[0]
+    for i in range(n):
+      out[f"layers_{i}"] = unstack_layers(
+          jax.tree_util.tree_map(lambda x, i=i: np.asarray(x)[i], tree["layers"]))
+  return out
+
+
 def torch_to_flax(state_dict: Mapping[str, np.ndarray], *, shared_encoder: bool = False,
                   prefix: str = "") -> dict:
   """Nested dict of our params from a PyTorch state_dict (numpy arrays).
@@ -115,7 +147,7 @@ def torch_to_flax(state_dict: Mapping[str, np.ndarray], *, shared_encoder: bool 
     path = flax_path(name, shared_encoder=shared_encoder)
     if path is not None:
       _set(params, path, to_flax_value(name, value).astype(np.float32), key)
-  return params
+  return stack_layers(params)
 
 
 def check_same_structure(converted: dict, expected: dict, source: str):

@@ -195,25 +195,14 @@ class BiMamba(_MambaConfig):
   out = mamba_fwd(u) + flip(mamba_rev(flip(u))). The two directions share in_proj and
   out_proj (neither has a bias), so in_proj runs once and its output is flipped, and the
   two gated outputs are summed before the one out_proj: the same maths, half the matmuls.
-  The two directions' scans run as one scan over a doubled batch (each row with its own A),
-  which on CPU is ~20% faster than two scans.
   """
 
   @nn.compact
   def __call__(self, u):
     """u: (B, L, D) -> (B, L, D)."""
     in_proj, out_proj = self.projections()
-    directions = (SelectiveSSM(**ssm_kwargs(self), name="mamba_fwd"),
-                  SelectiveSSM(**ssm_kwargs(self), name="mamba_rev"))
     xz = in_proj(u)
-    halves = (jnp.split(xz, 2, axis=-1), jnp.split(jnp.flip(xz, axis=1), 2, axis=-1))
-    inputs = [ssm.scan_inputs(x) for ssm, (x, _) in zip(directions, halves)]
-    batch = u.shape[0]
-    x, delta, _, b, c = (jnp.concatenate(parts, axis=0) for parts in zip(*inputs))
-    a = jnp.concatenate([jnp.broadcast_to(i[2], (batch,) + i[2].shape) for i in inputs])
-    y_fwd, y_rev = jnp.split(
-        scan_lib.selective_scan(x, delta, a, b, c, method=self.scan_method,
-                                chunk_size=self.chunk_size), 2, axis=0)
-    gated = [ssm.gate(y, i[0], z) for ssm, y, i, (_, z) in
-             zip(directions, (y_fwd, y_rev), inputs, halves)]
-    return out_proj(gated[0] + jnp.flip(gated[1], axis=1))
+    y_fwd = SelectiveSSM(**ssm_kwargs(self), name="mamba_fwd")(*jnp.split(xz, 2, axis=-1))
+    y_rev = SelectiveSSM(**ssm_kwargs(self), name="mamba_rev")(
+        *jnp.split(jnp.flip(xz, axis=1), 2, axis=-1))
+    return out_proj(y_fwd + jnp.flip(y_rev, axis=1))

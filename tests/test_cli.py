@@ -85,4 +85,5 @@ def test_convert_torch_refuses_a_mismatched_config(data_dir, tmp_path, capsys):
   out = tmp_path / "params.msgpack"
   assert cli.main(["convert-torch", str(data_dir / "c_caduceus.npz"), "--config",
                    str(tmp_path / "c.json"), "--out", str(out)]) == 1
-  assert "missing layers_2" in capsys.readouterr().err and not out.exists()
+  err = capsys.readouterr().err
+  assert "layers/norm/scale: shape (2, 32), expected (3, 32)" in err and not out.exists()

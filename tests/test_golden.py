@@ -40,6 +40,7 @@ def test_backward_matches_reference(golden):
   fixed = {k: v for k, v in case.inputs.items() if k not in diff_inputs}
   grad_fn = jax.jit(jax.grad(ref.loss_fn(model, fixed), argnums=(0, 1)))
   g_params, g_inputs = grad_fn(params, diff_inputs)
+  g_params = convert.unstack_layers(g_params)
   checked = 0
   for key, path, want in ref.grad_paths(model, case.grads):
     got = g_params
@@ -61,7 +62,8 @@ def test_every_param_gets_a_reference_gradient(golden):
   """No param of ours is left untested: each one has a golden gradient (frozen ones aside)."""
   name, case, model, params = golden
   covered = {path for _, path, _ in ref.grad_paths(model, case.grads)}
-  ours = {tuple(k.key for k in path) for path, _ in jax.tree_util.tree_leaves_with_path(params)}
+  ours = {tuple(k.key for k in path) for path, _ in
+          jax.tree_util.tree_leaves_with_path(convert.unstack_layers(params))}
   assert ours == covered, (name, ours ^ covered)
 
 

@@ -50,7 +50,9 @@ def test_unidirectional_mamba_is_causal():
 def test_initialisation_follows_mamba_ssm():
   model = Caduceus(d_model=32, n_layer=2, init_n_layer=64)
   params = model.init(KEY, jnp.zeros((1, 8, 32)))["params"]
-  mixer = params["layers_0"]["mixer"]
+  stacked = params["layers"]["mixer"]["in_proj"]["kernel"]
+  assert stacked.shape[0] == 2 and not np.allclose(stacked[0], stacked[1])  # own init per layer
+  mixer = jax.tree.map(lambda x: x[0], params["layers"]["mixer"])  # first of the stacked layers
   ssm = mixer["mamba_fwd"]
   np.testing.assert_allclose(ssm["A_log"], np.log(np.broadcast_to(np.arange(1, 17), (64, 16))),
                              rtol=1e-6)
