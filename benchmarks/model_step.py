@@ -4,7 +4,9 @@ batch 1): seconds per step and peak memory, at several window lengths, side by s
     .venv/bin/python benchmarks/model_step.py                   # L in 4096, 8192, 16384, 200000
     .venv/bin/python benchmarks/model_step.py --lengths 4096 --batch 8 --dtype bfloat16
 
-Each length runs in its own subprocess so that its peak resident memory (the process's
+XLA:CPU uses its memory-minimising scheduler here, as the `seq2exp` commands do (see
+seq2exp_jax/runtime.py); set XLA_FLAGS to override. Each length runs in its own subprocess
+so that its peak resident memory (the process's
 high-water mark, `ru_maxrss`, which on CPU includes XLA's buffers) is its own. The step is
 forward + backward + an AdamW update, jitted with donated params and optimizer state, the
 mask drawn from the Beta posterior as in training. Printed alongside: XLA's compiled temp
@@ -25,6 +27,9 @@ ORIGINAL = {4096: (41.8, 5.1), 8192: (112.6, 9.7)}  # seconds, GiB (PyTorch, thi
 
 def measure(length: int, batch: int, dtype: str, steps: int, remat: bool) -> dict:
   import resource  # noqa: PLC0415
+
+  from seq2exp_jax import runtime  # noqa: PLC0415
+  runtime.prefer_memory_saving_cpu_schedule()  # before JAX starts (see seq2exp_jax/runtime.py)
 
   import jax  # noqa: PLC0415
   import jax.numpy as jnp  # noqa: PLC0415

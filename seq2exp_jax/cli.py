@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 
+from seq2exp_jax import runtime
+
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "convert-torch": ("seq2exp_jax.commands.convert_torch",
@@ -37,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+  runtime.prefer_memory_saving_cpu_schedule()
   argv = sys.argv[1:] if argv is None else argv
   parser = build_parser()
   # Find the command first, then let its module declare its own arguments.

@@ -56,11 +56,6 @@ def a_log_init(key, shape, dtype=jnp.float32):
                           shape).astype(dtype)
 
 
-def torch_softplus(x):
-  """softplus as PyTorch computes it (identity above 20; equal to log1p(exp(x)) in f32)."""
-  return jnp.where(x > 20.0, x, jax.nn.softplus(x))
-
-
 class CausalDepthwiseConv(nn.Module):
   """Depthwise causal conv (PyTorch Conv1d(groups=E, padding=K-1), first L outputs).
 
@@ -91,8 +86,7 @@ class SelectiveSSM(nn.Module):
   """One direction of Mamba between in_proj and out_proj: conv, SSM, skip and gate.
 
   Holds the parameters that Caduceus does not tie across directions: `conv1d`, `x_proj`,
-  `dt_proj`, `A_log` (E, N) and `D` (E,). `scan_inputs` and `gate` are the parts before and
-  after the scan, so that `BiMamba` can run both directions' scans as one batch.
+  `dt_proj`, `A_log` (E, N) and `D` (E,).
   """
 
   d_inner: int
@@ -111,33 +105,45 @@ class SelectiveSSM(nn.Module):
     self.conv1d = CausalDepthwiseConv(e, self.d_conv, dtype=self.dtype)
     self.x_proj = nn.Dense(r + 2 * n, use_bias=False, dtype=self.dtype,
                            kernel_init=torch_linear_init())
-    self.dt_proj = nn.Dense(e, dtype=jnp.float32, kernel_init=symmetric_uniform(r ** -0.5),
-                            bias_init=dt_bias_init(self.dt_min, self.dt_max,
-                                                   self.dt_init_floor))
+    self.dt_proj = DtProjection(e, r, self.dt_min, self.dt_max, self.dt_init_floor)
     self.A_log = self.param("A_log", a_log_init, (e, n))
     self.D = self.param("D", nn.initializers.ones, (e,))
 
-  def scan_inputs(self, x):
-    """x: (B, L, E) -> (x after conv + SiLU (B, L, E), delta (B, L, E) float32,
-    A (E, N), Bm (B, L, N), Cm (B, L, N))."""
+  def __call__(self, x, z):
+    """x, z: (B, L, E) halves of in_proj's output -> (y + D x) * SiLU(z), (B, L, E).
+
+    The step sizes softplus(dt_proj(dt) + bias), the skip and the gate are fused into the
+    scan (mamba-ssm's `selective_scan_fn(..., D, z, delta_bias, delta_softplus=True)`), so
+    the backward pass keeps only the scan's inputs.
+    """
     r, n = self.dt_rank, self.d_state
     x = nn.silu(self.conv1d(x))
     dt, b, c = jnp.split(self.x_proj(x), [r, r + n], axis=-1)
-    # dt_proj's bias is added before the softplus, as the fused kernel's `delta_bias`.
-    delta = torch_softplus(self.dt_proj(dt.astype(jnp.float32)))
-    return x, delta, -jnp.exp(self.A_log), b, c
+    dt, dt_bias = self.dt_proj(dt)
+    y = scan_lib.selective_scan(x, dt, -jnp.exp(self.A_log), b, c, D=self.D, z=z,
+                                delta_bias=dt_bias, delta_softplus=True,
+                                method=self.scan_method, chunk_size=self.chunk_size)
+    return y.astype(self.dtype)
 
-  def gate(self, y, x, z):
-    """(y + D x) * SiLU(z); y (scan output), x (scan input), z (gate): (B, L, E)."""
-    y = y + self.D * x.astype(jnp.float32)
-    return (y * nn.silu(z.astype(jnp.float32))).astype(self.dtype)
 
-  def __call__(self, x, z):
-    """x, z: (B, L, E) halves of in_proj's output -> gated y (B, L, E)."""
-    x, delta, a, b, c = self.scan_inputs(x)
-    y = scan_lib.selective_scan(x, delta, a, b, c, method=self.scan_method,
-                                chunk_size=self.chunk_size)
-    return self.gate(y, x, z)
+class DtProjection(nn.Module):
+  """`dt_proj`: Linear(R -> E) whose bias is returned apart, to be added inside the scan
+  before the softplus (the fused kernel's `delta_bias`). Params `kernel` (R, E), `bias`."""
+
+  features: int
+  rank: int
+  dt_min: float = 1e-3
+  dt_max: float = 0.1
+  dt_init_floor: float = 1e-4
+
+  @nn.compact
+  def __call__(self, dt):
+    """dt: (B, L, R) -> (dt @ kernel (B, L, E) float32, bias (E,))."""
+    kernel = self.param("kernel", symmetric_uniform(self.rank ** -0.5),
+                        (self.rank, self.features))
+    bias = self.param("bias", dt_bias_init(self.dt_min, self.dt_max, self.dt_init_floor),
+                      (self.features,))
+    return dt.astype(jnp.float32) @ kernel, bias
 
 
 def ssm_kwargs(module) -> dict:

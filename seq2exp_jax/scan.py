@@ -94,8 +94,11 @@ def _fused_chunk_forward(h0, delta, x, Bm, Cm, A, keep_states: bool = False):
   return jax.lax.scan(step, h0, (delta, x, Bm, Cm))
 
 
-def _fused_chunk_backward(h0, delta, x, Bm, Cm, A, g_last, dy):
+def _fused_chunk_backward(h0, delta, x, Bm, Cm, A, g_last, cotangent_fn):
   """Gradients of one chunk, recomputing its states from the saved entry state h0.
+
+  `cotangent_fn(y)` gives dLoss/dy (T, B, E) and anything else the caller derives from the
+  recomputed outputs y (the gate's gradients), returned last as `aux`.
 
   With g_t = dLoss/dh_t the adjoint runs backwards, g_t = C_t dy_t + a_{t+1} g_{t+1}; the
   carry is c = a_{t+1} g_{t+1}, and g_last is what the following chunk passes back. Each
@@ -103,9 +106,10 @@ def _fused_chunk_backward(h0, delta, x, Bm, Cm, A, g_last, dy):
   arrays are touched twice (written, read) instead of once per reduction.
 
   Returns (dh0 (B, E, N), ddelta (T, B, E), dx (T, B, E), dBm (T, B, N), dCm (T, B, N),
-  dA (B, E, N)).
+  dA (B, E, N), aux).
   """
-  _, (_, states) = _fused_chunk_forward(h0, delta, x, Bm, Cm, A, keep_states=True)
+  _, (y, states) = _fused_chunk_forward(h0, delta, x, Bm, Cm, A, keep_states=True)
+  dy, aux = cotangent_fn(y)
   prev_states = jnp.concatenate([h0[None], states[:-1]], axis=0)
 
   def step(carry, inputs):
@@ -124,7 +128,7 @@ def _fused_chunk_backward(h0, delta, x, Bm, Cm, A, g_last, dy):
   (dh0, dA), grads = jax.lax.scan(
       step, (g_last, jnp.zeros_like(A)), (delta, x, Bm, Cm, dy, prev_states, states),
       reverse=True)
-  return (dh0,) + grads + (dA,)
+  return (dh0,) + grads + (dA, aux)
 
 
 def _associative_chunk_forward(h0, delta, x, Bm, Cm, A):
@@ -135,10 +139,11 @@ def _associative_chunk_forward(h0, delta, x, Bm, Cm, A):
   return h[-1], jnp.einsum("tben,tbn->tbe", h, Cm)
 
 
-def _associative_chunk_backward(h0, delta, x, Bm, Cm, A, g_last, dy):
+def _associative_chunk_backward(h0, delta, x, Bm, Cm, A, g_last, cotangent_fn):
   """As `_fused_chunk_backward`, with every reduction done over the whole chunk at once."""
   a = jnp.exp(delta[..., None] * A)
   h = _associative_recurrence(a, (delta * x)[..., None] * Bm[:, :, None, :], h0)
+  dy, aux = cotangent_fn(jnp.einsum("tben,tbn->tbe", h, Cm))
   a_next = jnp.concatenate([a[1:], jnp.ones_like(a[:1])], axis=0)
   g = _associative_recurrence(a_next, dy[..., None] * Cm[:, :, None, :], g_last,
                               reverse=True)
@@ -147,7 +152,7 @@ def _associative_chunk_backward(h0, delta, x, Bm, Cm, A, g_last, dy):
   g_b = jnp.einsum("tben,tbn->tbe", g, Bm)
   ddelta = g_b * x + jnp.einsum("tben,ben->tbe", g_decay, A)
   return (a[0] * g[0], ddelta, g_b * delta, jnp.einsum("tben,tbe->tbn", g, delta * x),
-          jnp.einsum("tben,tbe->tbn", h, dy), jnp.einsum("tben,tbe->ben", g_decay, delta))
+          jnp.einsum("tben,tbe->tbn", h, dy), jnp.einsum("tben,tbe->ben", g_decay, delta), aux)
 
 
 # inner -> (chunk forward, chunk backward)
@@ -173,21 +178,56 @@ def _write_chunk(buffers, values, start):
                for buf, v in zip(buffers, values))
 
 
-def _chunked_forward(x, delta, A, Bm, Cm, chunk, inner):
-  """Returns y (B, L, E) and the state entering every chunk (n_chunks, B, E, N).
+def torch_softplus(x):
+  """softplus as PyTorch computes it (identity above 20; equal to log1p(exp(x)) in f32)."""
+  return jnp.where(x > 20.0, x, jax.nn.softplus(x))
+
+
+def _delta(dt, delta_bias, softplus: bool):
+  """Step sizes from the raw projection: softplus(dt + bias), or dt + bias."""
+  v = dt + delta_bias
+  return torch_softplus(v) if softplus else v
+
+
+def _delta_derivative(dt, delta_bias, softplus: bool):
+  v = dt + delta_bias
+  return jnp.where(v > 20.0, 1.0, jax.nn.sigmoid(v)) if softplus else jnp.ones_like(v)
+
+
+def _epilogue(y, x, D, z, gated: bool):
+  """(y + D x) * SiLU(z), or y + D x without a gate. y, x, z: (..., E); D: (E,)."""
+  out = y + D * x
+  return out * jax.nn.silu(z) if gated else out
+
+
+def _epilogue_backward(y, x, D, z, gated: bool, d_out):
+  """d_out -> (dy, dx from the skip term, dz, per-position dD terms), all (..., E)."""
+  dz = None
+  if gated:
+    sig = jax.nn.sigmoid(z)
+    dz = d_out * (y + D * x) * sig * (1.0 + z * (1.0 - sig))
+    d_out = d_out * z * sig
+  return d_out, d_out * D, dz, d_out * x
+
+
+def _chunked_forward(x, dt, A, Bm, Cm, D, z, delta_bias, chunk, inner, softplus, gated):
+  """Returns the output (B, L, E) and the state entering every chunk (n_chunks, B, E, N).
 
   Full chunks run in a loop; a shorter last chunk (L not a multiple of `chunk`) runs once
-  after it, so nothing is padded.
+  after it, so nothing is padded. Each chunk's step sizes and gate are formed inside the
+  loop, so no (B, L, E) intermediate of the scan outlives its chunk.
   """
   batch, length, width = x.shape
   n_full, tail = divmod(length, chunk)
-  inputs = (delta, x, Bm, Cm)
 
   def run_chunk(i, start, size, carry):
-    h, y, entries = carry
-    h_last, y_chunk = CHUNK_KERNELS[inner][0](h, *_read_chunk(inputs, start, size), A)
-    (y,) = _write_chunk((y,), (y_chunk,), start)
-    return h_last, y, entries.at[i].set(h)
+    h, out, entries = carry
+    dt_c, x_c, b_c, c_c = _read_chunk((dt, x, Bm, Cm), start, size)
+    z_c = _read_chunk((z,), start, size)[0] if gated else None
+    h_last, y = CHUNK_KERNELS[inner][0](h, _delta(dt_c, delta_bias, softplus), x_c, b_c,
+                                        c_c, A)
+    (out,) = _write_chunk((out,), (_epilogue(y, x_c, D, z_c, gated),), start)
+    return h_last, out, entries.at[i].set(h)
 
   carry = (jnp.zeros((batch, width, A.shape[-1]), jnp.float32), jnp.zeros_like(x),
            jnp.zeros((n_full + (tail > 0), batch, width, A.shape[-1]), jnp.float32))
@@ -197,31 +237,43 @@ def _chunked_forward(x, delta, A, Bm, Cm, chunk, inner):
   return carry[1], carry[2]
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6))
-def _chunked_scan(x, delta, A, Bm, Cm, chunk, inner):
-  return _chunked_forward(x, delta, A, Bm, Cm, chunk, inner)[0]
+@functools.partial(jax.custom_vjp, nondiff_argnums=(8, 9, 10, 11))
+def _chunked_scan(x, dt, A, Bm, Cm, D, z, delta_bias, chunk, inner, softplus, gated):
+  return _chunked_forward(x, dt, A, Bm, Cm, D, z, delta_bias, chunk, inner, softplus,
+                          gated)[0]
 
 
-def _chunked_scan_fwd(x, delta, A, Bm, Cm, chunk, inner):
-  y, entry_states = _chunked_forward(x, delta, A, Bm, Cm, chunk, inner)
-  return y, (x, delta, A, Bm, Cm, entry_states)
+def _chunked_scan_fwd(x, dt, A, Bm, Cm, D, z, delta_bias, chunk, inner, softplus, gated):
+  out, entry_states = _chunked_forward(x, dt, A, Bm, Cm, D, z, delta_bias, chunk, inner,
+                                       softplus, gated)
+  return out, (x, dt, A, Bm, Cm, D, z, delta_bias, entry_states)
 
 
-def _chunked_scan_bwd(chunk, inner, residuals, dy):
+def _chunked_scan_bwd(chunk, inner, softplus, gated, residuals, d_out):
   """Walk the chunks from last to first, passing dLoss/dh back across chunk borders."""
-  x, delta, A, Bm, Cm, entry_states = residuals
+  x, dt, A, Bm, Cm, D, z, delta_bias, entry_states = residuals
   n_full, tail = divmod(x.shape[1], chunk)
-  inputs = (delta, x, Bm, Cm)
 
   def run_chunk(i, start, size, carry):
-    g_last, dA, grads = carry
-    chunk_inputs = _read_chunk(inputs + (dy,), start, size)
-    dh0, ddelta, dx, dBm, dCm, dA_chunk = CHUNK_KERNELS[inner][1](
-        entry_states[i], *chunk_inputs[:4], A, g_last, chunk_inputs[4])
-    return dh0, dA + dA_chunk, _write_chunk(grads, (dx, ddelta, dBm, dCm), start)
+    g_last, (dA, dD, dbias), grads = carry
+    dt_c, x_c, b_c, c_c, d_out_c = _read_chunk((dt, x, Bm, Cm, d_out), start, size)
+    z_c = _read_chunk((z,), start, size)[0] if gated else None
+    delta = _delta(dt_c, delta_bias, softplus)
 
-  carry = (jnp.zeros_like(entry_states[0]), jnp.zeros_like(A),
-           tuple(jnp.zeros_like(v) for v in (x, delta, Bm, Cm)))
+    def cotangent(y):
+      dy, dx_skip, dz, dD_terms = _epilogue_backward(y, x_c, D, z_c, gated, d_out_c)
+      return dy, (dx_skip, dz, dD_terms)
+
+    dh0, ddelta, dx, dBm, dCm, dA_chunk, (dx_skip, dz, dD_terms) = CHUNK_KERNELS[inner][1](
+        entry_states[i], delta, x_c, b_c, c_c, A, g_last, cotangent)
+    ddt = ddelta * _delta_derivative(dt_c, delta_bias, softplus)
+    sums = (dA + dA_chunk, dD + jnp.sum(dD_terms, axis=(0, 1)), dbias + jnp.sum(ddt, (0, 1)))
+    chunk_grads = (dx + dx_skip, ddt, dBm, dCm) + ((dz,) if gated else ())
+    return dh0, sums, _write_chunk(grads, chunk_grads, start)
+
+  carry = (jnp.zeros_like(entry_states[0]),
+           (jnp.zeros_like(A), jnp.zeros_like(D), jnp.zeros_like(delta_bias)),
+           tuple(jnp.zeros_like(v) for v in (x, dt, Bm, Cm) + ((z,) if gated else ())))
   if tail:
     carry = run_chunk(n_full, n_full * chunk, tail, carry)
 
@@ -229,8 +281,10 @@ def _chunked_scan_bwd(chunk, inner, residuals, dy):
     i = n_full - 1 - j
     return run_chunk(i, i * chunk, chunk, c)
 
-  _, dA, (dx, ddelta, dBm, dCm) = jax.lax.fori_loop(0, n_full, body, carry)
-  return dx, ddelta, dA, dBm, dCm
+  _, (dA, dD, dbias), grads = jax.lax.fori_loop(0, n_full, body, carry)
+  dx, ddt, dBm, dCm = grads[:4]
+  dz = grads[4] if gated else jnp.zeros_like(z)
+  return dx, ddt, dA, dBm, dCm, dD, dz, dbias
 
 
 _chunked_scan.defvjp(_chunked_scan_fwd, _chunked_scan_bwd)
@@ -241,59 +295,90 @@ def default_inner() -> str:
   return "fused" if jax.default_backend() == "cpu" else "associative"
 
 
-def chunked_scan(x, delta, A, Bm, Cm, chunk_size: int = DEFAULT_CHUNK_SIZE,
+def chunked_scan(x, delta, A, Bm, Cm, D=None, z=None, delta_bias=None,
+                 delta_softplus: bool = False, chunk_size: int = DEFAULT_CHUNK_SIZE,
                  inner: str | None = None):
   """Scan in chunks with a hand-written backward pass; memory linear in L.
 
   The forward keeps only the state entering each chunk; the backward walks the chunks in
   reverse, recomputes each chunk's states from its entry state and runs the adjoint
-  recurrence, so no (L, E, N) array ever exists.
+  recurrence, so no (L, E, N) array ever exists. The step sizes (bias + softplus), the skip
+  term and the gate are computed per chunk too (what mamba-ssm's fused kernel does), so the
+  backward pass needs only the inputs, not the scan's intermediates.
 
   Args:
-    x: (B, L, E) input. delta: (B, L, E) positive step sizes (after softplus).
+    x: (B, L, E) input. delta: (B, L, E) step sizes, or their raw projection when
+      `delta_bias` / `delta_softplus` are given.
     A: (E, N), or (B, E, N) for one A per batch row. Bm, Cm: (B, L, N).
+    D: (E,) skip weight or None. z: (B, L, E) gate or None. delta_bias: (E,) or None.
+    delta_softplus: apply softplus to delta + delta_bias.
     chunk_size: positions per chunk (T). L need not be a multiple of it: a shorter last
       chunk is run on its own.
     inner: the chunk kernel, a key of `CHUNK_KERNELS`: "fused" (one position per step with
       everything for it fused; fastest on CPU) or "associative" (whole-chunk arrays and a
       log-depth recurrence, for GPU/TPU); None picks `default_inner()`.
   Returns:
-    y: (B, L, E), float32.
+    (B, L, E), float32: y, (y + D x), or (y + D x) * SiLU(z).
   """
   inner = inner or default_inner()
   if inner not in CHUNK_KERNELS:
     raise ValueError(f"unknown chunk kernel {inner!r}: expected one of {sorted(CHUNK_KERNELS)}")
   chunk = max(1, min(chunk_size, x.shape[1]))
-  # One A per batch row inside the kernels, so rows may carry different A (BiMamba runs
-  # both directions as one batch); broadcasting sums the gradient back for a shared A.
+  width = x.shape[-1]
+  # One A per batch row inside the kernels, so independent scans with different A (e.g. the
+  # two directions of a BiMamba) can run as one batch; broadcasting sums the gradient back
+  # for a shared A.
   A = jnp.broadcast_to(A, (x.shape[0],) + A.shape[-2:])
-  return _chunked_scan(x, delta, A, Bm, Cm, chunk, inner)
+  D = jnp.zeros((width,), jnp.float32) if D is None else D
+  delta_bias = jnp.zeros((width,), jnp.float32) if delta_bias is None else delta_bias
+  gated = z is not None
+  z = z if gated else x  # a stand-in that is never read without a gate
+  return _chunked_scan(x, delta, A, Bm, Cm, D, z, delta_bias, chunk, inner,
+                       bool(delta_softplus), gated)
+
+
+def reference_selective_scan(x, delta, A, Bm, Cm, D=None, z=None, delta_bias=None,
+                             delta_softplus: bool = False):
+  """The same maths as `chunked_scan`, composed from the step-by-step reference."""
+  if delta_bias is not None or delta_softplus:
+    delta = _delta(delta, 0.0 if delta_bias is None else delta_bias, delta_softplus)
+  y = reference_scan(x, delta, A, Bm, Cm)
+  if D is None and z is None:
+    return y
+  return _epilogue(y, x, 0.0 if D is None else D, z, z is not None)
 
 
 SCAN_METHODS: dict[str, Callable] = {
-    "reference": reference_scan,
+    "reference": reference_selective_scan,
     "chunked": chunked_scan,
 }
 
 
-def selective_scan(x, delta, A, Bm, Cm, *, method: str = "chunked",
+def selective_scan(x, delta, A, Bm, Cm, *, D=None, z=None, delta_bias=None,
+                   delta_softplus: bool = False, method: str = "chunked",
                    chunk_size: int = DEFAULT_CHUNK_SIZE, inner: str | None = None):
-  """The selective scan y = SSM(delta, A, B, C)(x), computed in float32.
+  """The selective scan, mamba-ssm's `selective_scan_fn` interface, computed in float32.
+
+      delta' = softplus(delta + delta_bias) (if delta_softplus), else delta (+ delta_bias)
+      out = (SSM(delta', A, B, C)(x) + D * x) * SiLU(z)      (D and z optional)
 
   Args:
     x: (B, L, E) input after the causal conv and SiLU.
-    delta: (B, L, E) step sizes, already `softplus(dt + dt_bias)`.
+    delta: (B, L, E) step sizes, or their raw projection (see delta_bias, delta_softplus).
     A: (E, N) state matrix diagonal, `-exp(A_log)`, or (B, E, N): one per batch row.
     Bm, Cm: (B, L, N) input and output projections, shared by all E channels.
+    D: (E,) skip weight. z: (B, L, E) gate. delta_bias: (E,).
     method: a key of `SCAN_METHODS`.
     chunk_size: chunk length for the chunked method.
-    inner: the chunked method's in-chunk recurrence (see `chunked_scan`).
+    inner: the chunked method's chunk kernel (see `chunked_scan`).
   Returns:
-    y: (B, L, E) float32, without the `D * x` skip term and the gate.
+    (B, L, E) float32.
   """
   if method not in SCAN_METHODS:
     raise ValueError(f"unknown scan method {method!r}: expected one of {sorted(SCAN_METHODS)}")
-  args = tuple(a.astype(jnp.float32) for a in (x, delta, A, Bm, Cm))
+  f32 = lambda a: None if a is None else jnp.asarray(a, jnp.float32)  # noqa: E731
+  args = tuple(f32(a) for a in (x, delta, A, Bm, Cm, D, z, delta_bias))
   if method == "chunked":
-    return chunked_scan(*args, chunk_size=chunk_size, inner=inner)
-  return SCAN_METHODS[method](*args)
+    return chunked_scan(*args, delta_softplus=delta_softplus, chunk_size=chunk_size,
+                        inner=inner)
+  return SCAN_METHODS[method](*args, delta_softplus=delta_softplus)

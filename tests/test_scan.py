@@ -39,6 +39,43 @@ def test_chunked_equals_reference(length, chunk, inner):
     assert float(jnp.max(jnp.abs(a - b))) <= 1e-5 * scale + 1e-7, name
 
 
+@pytest.mark.parametrize("inner", ["fused", "associative"])
+def test_fused_step_sizes_skip_and_gate_equal_the_composition(inner):
+  """softplus(dt + bias), + D x and * SiLU(z) inside the chunked scan (and their gradients,
+  D, z and the bias included) equal the plain composition around the reference scan."""
+  x, dt, A, Bm, Cm = _inputs(2, 45, 6, 4, seed=3)
+  k = jax.random.split(jax.random.PRNGKey(9), 3)
+  dt = 3.0 * jax.random.normal(k[0], dt.shape)  # raw projection, some above 20 after bias
+  D = jax.random.normal(k[1], (6,))
+  z = jax.random.normal(k[2], x.shape)
+  bias = jnp.linspace(-2.0, 19.0, 6)
+
+  def run(method, **kw):
+    def loss(x, dt, A, Bm, Cm, D, z, bias):
+      y = scan.selective_scan(x, dt, A, Bm, Cm, D=D, z=z, delta_bias=bias,
+                              delta_softplus=True, method=method, **kw)
+      return jnp.sum(jnp.sin(y) * y), y
+    return jax.jit(jax.value_and_grad(loss, argnums=tuple(range(8)), has_aux=True))(
+        x, dt, A, Bm, Cm, D, z, bias)
+
+  (_, y_ref), g_ref = run("reference")
+  (_, y), g = run("chunked", chunk_size=16, inner=inner)
+  np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-5)
+  for name, a, b in zip(["x", "dt", "A", "B", "C", "D", "z", "bias"], g, g_ref):
+    scale = float(jnp.max(jnp.abs(b))) + 1e-12
+    assert float(jnp.max(jnp.abs(a - b))) <= 1e-5 * scale + 1e-7, name
+
+
+def test_one_A_per_row_equals_separate_scans():
+  x, delta, A, Bm, Cm = _inputs(2, 40, 6, 4)
+  A_rows = jnp.stack([A, 2.0 * A])
+  together = scan.selective_scan(x, delta, A_rows, Bm, Cm, chunk_size=16)
+  for row, a in enumerate((A, 2.0 * A)):
+    alone = scan.selective_scan(x[row:row + 1], delta[row:row + 1], a, Bm[row:row + 1],
+                                Cm[row:row + 1], method="reference")
+    np.testing.assert_allclose(together[row:row + 1], alone, rtol=1e-5, atol=1e-6)
+
+
 def test_reference_matches_explicit_loop():
   x, delta, A, Bm, Cm = (np.asarray(a, np.float64) for a in _inputs(1, 9, 3, 2))
   h = np.zeros((3, 2))
