@@ -25,6 +25,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/scan.py
 	$(BIN)/python benchmarks/model_step.py
+	$(BIN)/python benchmarks/loader.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -226,14 +226,23 @@ def _call_args(model: ReferenceModel, inputs: Mapping[str, Any]) -> tuple:
   return inputs["seqs"], inputs["signals"], inputs["rna_feat"]
 
 
+def exact_capacity(model: ReferenceModel, params, inputs: Mapping[str, Any]) -> int:
+  """The packed Seq2Exp's capacity for parity with the original: the batch's largest count
+  of selected positions (the original pads to it). Needs concrete values: call outside jit."""
+  first = jax.jit(model.module.apply)({"params": params}, *_call_args(model, inputs))
+  return int(jnp.max(jnp.sum(first.mask == 1.0, axis=1)))
+
+
 def forward(model: ReferenceModel, params, inputs: Mapping[str, Any],
             capacity: int | None = None) -> dict[str, jax.Array]:
   """Every reference output, by its golden name, and `loss` as the golden's loss.
 
-  For the packed (pos_enc) Seq2Exp the capacity defaults to the batch's largest selection,
-  as the original pads to it; that needs one extra pass to find the mask.
+  For the packed (pos_enc) Seq2Exp the capacity defaults to `exact_capacity`, which needs one
+  extra pass and concrete inputs; under jit, pass `capacity` explicitly.
   """
   inputs = {k: jnp.asarray(v) for k, v in inputs.items()}
+  if model.kind == "seq2exp" and model.module.pos_enc and capacity is None:
+    capacity = exact_capacity(model, params, inputs)
   args = _call_args(model, inputs)
   variables = {"params": params}
   if model.kind in ("mamba", "bimamba", "caduceus"):
@@ -242,9 +251,6 @@ def forward(model: ReferenceModel, params, inputs: Mapping[str, Any],
   if model.kind == "geneexp":
     pred = model.module.apply(variables, *args)
     return {"prediction": pred, "pred_loss": smooth_l1(pred, inputs["target"])}
-  if model.module.pos_enc and capacity is None:
-    first = model.module.apply(variables, *args)
-    capacity = int(jnp.max(jnp.sum(first.mask == 1.0, axis=1)))
   o = model.module.apply(variables, *args, capacity=capacity)
   shape = o.mask.shape
   outputs = {"prediction": o.prediction, "mask": o.mask, "post_alpha": o.post_alpha,
@@ -261,7 +267,8 @@ def forward(model: ReferenceModel, params, inputs: Mapping[str, Any],
 
 def loss_fn(model: ReferenceModel, inputs: Mapping[str, Any],
             capacity: int | None = None) -> Callable:
-  """(params, differentiable inputs) -> the golden's scalar loss."""
+  """(params, differentiable inputs) -> the golden's scalar loss (jittable; for the packed
+  Seq2Exp pass `capacity`, e.g. `exact_capacity(...)`, since jit has no concrete mask)."""
   key = {"seq2exp": "total_loss", "geneexp": "pred_loss"}.get(model.kind, "loss")
 
   def f(params, diff_inputs):

@@ -87,3 +87,44 @@ def test_convert_torch_refuses_a_mismatched_config(data_dir, tmp_path, capsys):
                    str(tmp_path / "c.json"), "--out", str(out)]) == 1
   err = capsys.readouterr().err
   assert "layers/norm/scale: shape (2, 32), expected (3, 32)" in err and not out.exists()
+
+
+def _hard_variant_file(data_dir, tmp_path):
+  """A file in the golden format for the Seq2Exp-hard configuration (shared generator and
+  encoder, position embedding, hard mask, packed predictor input), built from case d's
+  weights. Its outputs are our model's own, so this checks the import and comparison path
+  of the hard variant (tied encoder copies, pos_emb layout, batch-maximum packing), not the
+  numerics against PyTorch, which no shared golden covers."""
+  config = json.loads((data_dir / "d_seq2exp_soft.json").read_text())
+  config["caduceus_config"].update(
+      enc_prd_ps=True, pos_enc=True, test_hard=True, test_soft=False, post_hard_dist=True,
+      beta_min=0, prior_scale_factor=1.0, marginal_mean=0.45, marginal_scale=0.1)
+  with np.load(data_dir / "d_seq2exp_soft.npz") as f:
+    arrays = {k: f[k] for k in f.files if k.startswith(("param/", "input/"))}
+  for key in [k for k in arrays if k.startswith("param/generator.")]:
+    arrays[key.replace("param/generator.", "param/encoder.")] = arrays[key]
+  length = arrays["input/seqs"].shape[1]
+  arrays["param/pos_emb"] = np.random.default_rng(0).normal(
+      0, 0.1, (1, length, 32)).astype(np.float32)
+  case = ref.GoldenCase(config, {k[6:]: v for k, v in arrays.items() if k.startswith("param/")},
+                        {k[6:]: v for k, v in arrays.items() if k.startswith("input/")}, {}, {})
+  model = ref.model_from_config(config)
+  params = ref.flax_params(model, case.params, "hard")
+  for key, value in ref.forward(model, params, case.inputs).items():
+    arrays[f"output/{key}"] = np.asarray(value)
+  np.savez(tmp_path / "hard.npz", **arrays)
+  (tmp_path / "hard.json").write_text(json.dumps(config))
+  return tmp_path / "hard.npz", arrays
+
+
+def test_verify_reference_runs_the_hard_variant(data_dir, tmp_path, capsys):
+  path, arrays = _hard_variant_file(data_dir, tmp_path)
+  mask = arrays["output/mask"]
+  assert set(np.unique(mask)) == {0.0, 1.0} and 0 < mask.mean() < 1
+  assert cli.main(["verify-reference", str(path)]) == 0
+  assert "seq2exp (Seq2Exp)" in capsys.readouterr().out
+  # An encoder copy that differs from the generator cannot be a shared-weights model.
+  arrays["param/encoder.backbone.norm_f.weight"] = arrays["param/encoder.backbone.norm_f.weight"] + 1.0
+  np.savez(path, **arrays)
+  assert cli.main(["verify-reference", str(path)]) == 1
+  assert "tied copies" in capsys.readouterr().err

@@ -37,7 +37,10 @@ def run(args) -> int:
   if not case.outputs:
     print(f"error: {args.npz} has no output/* arrays to compare", file=sys.stderr)
     return 1
-  outputs = jax.jit(lambda p, i: ref.forward(model, p, i))(params, case.inputs)
+  capacity = None
+  if model.kind == "seq2exp" and model.module.pos_enc:
+    capacity = ref.exact_capacity(model, params, case.inputs)  # concrete, before jit
+  outputs = jax.jit(lambda p, i: ref.forward(model, p, i, capacity))(params, case.inputs)
   failed = 0
   print(f"{args.npz}: {model.kind} ({type(model.module).__name__}), "
         f"rtol={args.rtol} atol={args.atol}")
