@@ -9,20 +9,23 @@ channel. One interface, `selective_scan(..., method=...)`, with two implementati
 * ``"reference"``: one `lax.scan` step per position over the whole window. Simple and the
   oracle in tests, but its backward pass keeps the state of every step, an (L, B, E, N)
   array, so it is only for short windows.
-* ``"chunked"`` (default): positions are cut into chunks of `chunk_size`; an outer
-  `lax.scan` carries the state from chunk to chunk and keeps only the state entering each
-  chunk. The backward pass is written by hand (`jax.custom_vjp`): it walks the chunks in
-  reverse, recomputes one chunk's states from its entry state and runs the adjoint, itself
-  a linear recurrence run backwards, with every reduction done per chunk as an einsum. It
-  holds O((L / T + T) B E N) floats instead of O(L B E N); `exp(delta A)` never exists for
-  more than one chunk. On 2 CPU cores it is ~2.5x faster than differentiating the step
-  function of a rematerialised scan.
+* ``"chunked"`` (default): positions are cut into chunks of `chunk_size`; a loop carries the
+  state from chunk to chunk and keeps only the state entering each chunk. The backward pass
+  is written by hand (`jax.custom_vjp`): it walks the chunks in reverse, recomputes one
+  chunk's states from its entry state and runs the adjoint, itself a linear recurrence run
+  backwards. It holds O((L / T + T) B E N) floats instead of O(L B E N); `exp(delta A)`
+  never exists for more than one chunk. The step sizes (bias + softplus), the `D x` skip and
+  the SiLU gate are applied per chunk inside it too, as mamba-ssm's fused kernel does, so a
+  block's backward pass keeps only the scan's inputs. Each chunk runs one of two kernels
+  (`CHUNK_KERNELS`): "fused", one position per step with all of that position's work in the
+  step (CPU), or "associative", whole-chunk arrays and a log-depth recurrence (GPU/TPU).
 
 A fused GPU/TPU kernel (Pallas) would register itself in `SCAN_METHODS` under a new name;
 callers choose by `method` and nothing else changes.
 
-On CPU a sequential inner scan is the fastest choice measured here (2 cores: ~7x faster than
-`lax.associative_scan` at L=65,536), see `benchmarks/scan.py`.
+On 2 CPU cores the fused kernel's backward is ~1.8x faster than whole-chunk einsums, and a
+sequential recurrence ~7x faster than `lax.associative_scan` at L=65,536; see
+`benchmarks/scan.py` for the chunked scan against the reference.
 """
 
 from __future__ import annotations
@@ -137,18 +140,21 @@ def _fused_chunk_backward(h0, delta, x, Bm, Cm, A, g_last, cotangent_fn):
   return (dh0,) + grads + (dA, aux)
 
 
+def _associative_states(h0, delta, x, Bm, A):
+  """Decays exp(delta A) and all states of one chunk, (T, B, E, N) each."""
+  a = jnp.exp(delta[..., None] * A)
+  return a, _associative_recurrence(a, (delta * x)[..., None] * Bm[:, :, None, :], h0)
+
+
 def _associative_chunk_forward(h0, delta, x, Bm, Cm, A):
   """As `_fused_chunk_forward`, with whole-chunk arrays and a log-depth recurrence."""
-  a = jnp.exp(delta[..., None] * A)
-  b = (delta * x)[..., None] * Bm[:, :, None, :]
-  h = _associative_recurrence(a, b, h0)
+  _, h = _associative_states(h0, delta, x, Bm, A)
   return h[-1], jnp.einsum("tben,tbn->tbe", h, Cm)
 
 
 def _associative_chunk_backward(h0, delta, x, Bm, Cm, A, g_last, cotangent_fn):
   """As `_fused_chunk_backward`, with every reduction done over the whole chunk at once."""
-  a = jnp.exp(delta[..., None] * A)
-  h = _associative_recurrence(a, (delta * x)[..., None] * Bm[:, :, None, :], h0)
+  a, h = _associative_states(h0, delta, x, Bm, A)
   dy, aux = cotangent_fn(jnp.einsum("tben,tbn->tbe", h, Cm))
   a_next = jnp.concatenate([a[1:], jnp.ones_like(a[:1])], axis=0)
   g = _associative_recurrence(a_next, dy[..., None] * Cm[:, :, None, :], g_last,
