@@ -16,11 +16,29 @@ def _f32(*arrays):
   return tuple(jnp.asarray(a, jnp.float32) for a in arrays)
 
 
+@jax.custom_jvp
+def _log_gamma_sample(key: jax.Array, alpha):
+  """log of a Gamma(alpha, 1) draw, (...) float32 (log space keeps small alpha finite)."""
+  return jax.random.loggamma(key, alpha)
+
+
+@_log_gamma_sample.defjvp
+def _log_gamma_sample_jvp(primals, tangents):
+  # Implicit reparameterisation, d log z / d alpha = (dz/dalpha) / z, as JAX's own rule,
+  # but on the whole array at once: on CPU JAX maps its rule over the elements one by one
+  # (lax.map), which made this gradient ~2x slower at 131k positions.
+  key, alpha = primals
+  _, d_alpha = tangents
+  log_z = _log_gamma_sample(key, alpha)
+  z = jnp.maximum(jnp.exp(log_z), jnp.finfo(log_z.dtype).tiny)
+  return log_z, jax.lax.random_gamma_grad(alpha, z) / z * d_alpha
+
+
 def beta_sample(key: jax.Array, alpha, beta):
   """A reparameterised draw z ~ Beta(alpha, beta), differentiable in both concentrations.
 
-  `jax.random.beta` draws two Gamma variables (in log space, for small concentrations);
-  JAX differentiates Gamma draws with implicit reparameterisation gradients
+  z = Ga / (Ga + Gb) from two Gamma draws taken in log space (as `jax.random.beta`, whose
+  draws it reproduces exactly); the Gamma draws get implicit reparameterisation gradients
   (dz/dalpha = -(dF/dalpha) / p(z)), which is what PyTorch's `Beta.rsample` does too.
 
   Args:
@@ -30,7 +48,12 @@ def beta_sample(key: jax.Array, alpha, beta):
   """
   alpha, beta = _f32(alpha, beta)
   shape = jnp.broadcast_shapes(alpha.shape, beta.shape)
-  return jax.random.beta(key, alpha, beta, shape=shape, dtype=jnp.float32)
+  key_a, key_b = jax.random.split(key)
+  log_a = _log_gamma_sample(key_a, jnp.broadcast_to(alpha, shape))
+  log_b = _log_gamma_sample(key_b, jnp.broadcast_to(beta, shape))
+  log_max = jnp.maximum(log_a, log_b)
+  gamma_a, gamma_b = jnp.exp(log_a - log_max), jnp.exp(log_b - log_max)
+  return gamma_a / (gamma_a + gamma_b)
 
 
 def beta_mean(alpha, beta):
