@@ -11,11 +11,15 @@ writes array_record files, which build and read without TensorFlow:
 Splits train/valid/test come from one fold of the fold CSV (default 11). `build_atomically`
 builds into a sibling temp directory and swaps it into place, so a failed rebuild never leaves
 a half-written data set and a successful one replaces the old one whole.
+
+The data root's chromosome lengths are stored in the data set's metadata.json (key
+`chrom_lengths`) and read back with `chrom_lengths(ds_dir)`, e.g. for bigWig headers.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import pathlib
@@ -29,12 +33,16 @@ import tensorflow_datasets as tfds
 
 from data_pipeline.layout import CELL_FILES, GeneExpLayout
 from data_pipeline.peaks import load_peaks
+from data_pipeline.readers.errors import DataFormatError
+from data_pipeline.readers.genome import read_chrom_lengths
 from data_pipeline.readers.tables import SPLITS, Gene, load_genes
 from data_pipeline.readers.window import WindowReader, check_window_length
 
 log = logging.getLogger(__name__)
 
 DEFAULT_FOLD = 11
+# Key of the data root's {chrom: length} in the data set's metadata.json (`chrom_lengths`).
+CHROM_LENGTHS_KEY = "chrom_lengths"
 # No statistics pass: it would need TensorFlow and re-reads every example.
 DOWNLOAD_CONFIG = tfds.download.DownloadConfig(
     compute_stats=tfds.download.ComputeStatsMode.SKIP)
@@ -146,6 +154,8 @@ class GeneExp(tfds.core.GeneratorBasedBuilder):
         homepage="https://arxiv.org/abs/2502.13991",
         # Keep the fold CSV's gene order on disk; the loader shuffles from its own seed.
         disable_shuffling=True,
+        # Filled when building (`_split_generators`); saved as metadata.json.
+        metadata=tfds.core.MetadataDict(),
     )
 
   def _split_generators(self, dl_manager):
@@ -155,6 +165,7 @@ class GeneExp(tfds.core.GeneratorBasedBuilder):
     cfg = self.builder_config
     layout = GeneExpLayout(self._data_root, cfg.cell_type)
     genes = load_genes(layout, cfg.fold)
+    self.info.metadata[CHROM_LENGTHS_KEY] = read_chrom_lengths(layout.chr_length_json)
     reader = WindowReader(layout, cfg.window, peaks=load_peaks(self._peaks_bed),
                           allow_pickle=self._allow_pickle, with_truth=cfg.with_truth)
     # Check every gene before writing anything: bad input fails fast and whole.
@@ -172,6 +183,30 @@ class GeneExp(tfds.core.GeneratorBasedBuilder):
   def _generate_examples(self, reader: WindowReader, genes: list[Gene]):
     for gene in genes:
       yield gene.ensid, reader.read(gene)
+
+
+def chrom_lengths(ds_dir: str | os.PathLike) -> dict[str, int]:
+  """{chrom: length} of the data root a prepared data set (the directory holding
+  dataset_info.json) was built from, in the order of its chr_length.json."""
+  ds_dir = pathlib.Path(ds_dir)
+  if not (ds_dir / "dataset_info.json").is_file():
+    raise FileNotFoundError(f"{ds_dir}: no dataset_info.json, not a prepared GeneExp data set")
+  path = ds_dir / "metadata.json"
+  hint = "rebuild it with `seq2exp build-data` (which stores them) or pass --chrom-sizes"
+  if not path.is_file():
+    raise FileNotFoundError(f"{ds_dir}: no metadata.json with chromosome lengths; {hint}")
+  try:
+    metadata = json.loads(path.read_text())
+  except json.JSONDecodeError as e:
+    raise DataFormatError(f"{path}: not valid JSON ({e})") from e
+  lengths = metadata.get(CHROM_LENGTHS_KEY) if isinstance(metadata, dict) else None
+  if not isinstance(lengths, dict) or not lengths:
+    raise DataFormatError(f"{path}: no {CHROM_LENGTHS_KEY!r} object {{chrom: length}}; {hint}")
+  for chrom, length in lengths.items():
+    if not isinstance(length, int) or isinstance(length, bool) or length <= 0:
+      raise DataFormatError(f"{path}: {CHROM_LENGTHS_KEY}.{chrom} = {length!r}, expected a "
+                            "positive integer")
+  return lengths
 
 
 # array_record writer options by name. TFDS writes zstd-compressed records; reading 200 kb

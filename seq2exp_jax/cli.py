@@ -12,6 +12,7 @@ import importlib
 import sys
 
 from seq2exp_jax import runtime
+from seq2exp_jax.configs import split_overrides
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -21,6 +22,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
                          "run our model on a golden .npz and compare every output"),
     "demo": ("seq2exp_jax.commands.demo",
              "the pipeline end to end on the synthetic genome (what `make demo` runs)"),
+    "train": ("seq2exp_jax.commands.train",
+              "train an experiment config (experiments/<name>.py[:variant]) in a workdir"),
+    "eval": ("seq2exp_jax.commands.eval",
+             "metrics of a trained workdir on a split (MSE, MAE, Pearson, Spearman)"),
+    "predict": ("seq2exp_jax.commands.predict",
+                "predictions.csv, the mask as bigWig, discovered elements as BED, plots"),
+    "export": ("seq2exp_jax.commands.export",
+               "a jax.export artifact of the trained predictor, runnable without this code"),
+    "ablate": ("seq2exp_jax.commands.ablate",
+               "train several configs x seeds (resumable) and write the comparison table"),
     "synth": ("data_pipeline.commands.synth",
               "write a synthetic genome with known causal elements in the GeneExp layout"),
     "build-data": ("data_pipeline.commands.build_data",
@@ -48,7 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     cmd_parser = argparse.ArgumentParser(prog=f"seq2exp {argv[0]}",
                                          description=COMMANDS[argv[0]][1])
     module.add_arguments(cmd_parser)
-    args = cmd_parser.parse_args(argv[1:])
+    rest, overrides = split_overrides(argv[1:])
+    if overrides and not getattr(module, "ACCEPTS_CONFIG_OVERRIDES", False):
+      cmd_parser.error(f"{argv[0]} takes no --config.<field>=<value> overrides")
+    args = cmd_parser.parse_args(rest)
+    args.config_overrides = overrides
     return int(module.run(args) or 0)
   parser.parse_args(argv)  # prints help / usage errors
   return 2

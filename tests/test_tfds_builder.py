@@ -92,7 +92,7 @@ def test_failed_rebuild_keeps_the_old_data_set(tmp_path, capsys, monkeypatch):
   assert _cli_build(fx.root, out) == 0
   ds_dir = out / "geneexp" / f"k562_{WINDOW}" / "1.0.0"
   before = {p.name: p.read_bytes() for p in ds_dir.iterdir()}
-  assert (ds_dir / PEAKS_FILE).is_file() and len(before) == 6
+  assert (ds_dir / PEAKS_FILE).is_file() and len(before) == 7
   from array_record.python import array_record_module  # pylint: disable=import-outside-toplevel
   for path in ds_dir.glob("*.array_record-*"):  # the default: rewritten uncompressed
     assert ",uncompressed" in array_record_module.ArrayRecordReader(

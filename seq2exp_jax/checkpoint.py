@@ -1,0 +1,126 @@
+"""Orbax checkpoints of a run: the train state (params, optimizer state, step, RNG), the
+loader position and the model config, saved together and atomically (Orbax writes to a
+temporary directory and renames it when complete), so a run killed at any point resumes
+from its last complete checkpoint.
+
+Layout of a workdir:
+  config.json            the full config of the run
+  checkpoints/<step>/    state, loader, model   (the latest `keep` steps, for resuming)
+  best/<step>/           state, loader, model   (the best step on validation MSE)
+  best.json              that step's validation metrics
+
+A checkpoint written by a different model config is refused with the differing fields
+named, never loaded into the wrong shapes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from typing import Any
+
+import jax
+import ml_collections
+import orbax.checkpoint as ocp
+
+ITEMS = ("state", "loader", "model")
+
+
+class CheckpointMismatch(ValueError):
+  """A checkpoint that does not belong to this model config."""
+
+
+def model_signature(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """The parts of a config that fix the parameter shapes and meaning: must match on restore."""
+  return json.loads(json.dumps({
+      "model": config.model.to_dict(), "mask_source": config.mask.source,
+      "window": config.data.window}))
+
+
+def _differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
+  out = []
+  for key in sorted(set(saved) | set(current)):
+    a, b = saved.get(key, "<absent>"), current.get(key, "<absent>")
+    if isinstance(a, dict) and isinstance(b, dict):
+      out += _differences(a, b, f"{prefix}{key}.")
+    elif a != b:
+      out.append(f"{prefix}{key}: checkpoint {a!r}, config {b!r}")
+  return out
+
+
+def manager(directory: str | os.PathLike, keep: int | None = 2,
+            read_only: bool = False) -> ocp.CheckpointManager:
+  options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only,
+                                         read_only=read_only, cleanup_tmp_directories=True)
+  return ocp.CheckpointManager(pathlib.Path(directory).absolute(), options=options,
+                               item_names=ITEMS)
+
+
+def save(mngr: ocp.CheckpointManager, step: int, state: Any, loader_state: dict,
+         config: ml_collections.ConfigDict) -> None:
+  mngr.save(step, args=ocp.args.Composite(
+      state=ocp.args.StandardSave(state), loader=ocp.args.JsonSave(loader_state),
+      model=ocp.args.JsonSave(model_signature(config))), force=True)
+
+
+def check_model(mngr: ocp.CheckpointManager, step: int,
+                config: ml_collections.ConfigDict) -> None:
+  """Raises CheckpointMismatch if checkpoint `step` was written by another model config."""
+  saved = mngr.restore(step, args=ocp.args.Composite(model=ocp.args.JsonRestore())).model
+  diff = _differences(saved, model_signature(config))
+  if diff:
+    raise CheckpointMismatch(
+        f"{mngr.directory}/{step} was written by a different model config, refusing to load "
+        "it: " + "; ".join(diff) + ". Use a new --workdir for a different model.")
+
+
+def restore(mngr: ocp.CheckpointManager, step: int, abstract_state: Any,
+            config: ml_collections.ConfigDict) -> tuple[Any, dict]:
+  """(state, loader state) of checkpoint `step`, placed like `abstract_state` (a pytree of
+  jax.ShapeDtypeStruct with shardings)."""
+  check_model(mngr, step, config)
+  try:
+    restored = mngr.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract_state), loader=ocp.args.JsonRestore()))
+  except (ValueError, KeyError) as e:
+    raise CheckpointMismatch(f"{mngr.directory}/{step}: its state does not fit this run "
+                             f"({e})") from e
+  return restored.state, restored.loader
+
+
+def abstract(tree: Any) -> Any:
+  """Shapes, dtypes and shardings of a pytree of arrays (the restore target)."""
+  return jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, tree)
+
+
+def write_json_atomic(path: pathlib.Path, payload: Any) -> None:
+  tmp = path.with_name(f".{path.name}.tmp")
+  tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+  os.replace(tmp, path)
+
+
+def load_run(workdir: str | os.PathLike, which: str = "best"
+             ) -> tuple[ml_collections.ConfigDict, Any, int]:
+  """(config, params, step) of a finished or running workdir, from its best checkpoint
+  (`which="best"`, falling back to the latest when validation never ran) or the latest."""
+  workdir = pathlib.Path(workdir)
+  config_file = workdir / "config.json"
+  if not config_file.is_file():
+    raise FileNotFoundError(f"{workdir}: no config.json; not a `seq2exp train` workdir")
+  config = ml_collections.ConfigDict(json.loads(config_file.read_text()))
+  order = {"best": ("best", "checkpoints"), "latest": ("checkpoints",)}
+  if which not in order:
+    raise ValueError(f"which={which!r}: expected 'best' or 'latest'")
+  for sub in order[which]:
+    if not (workdir / sub).is_dir():
+      continue
+    mngr = manager(workdir / sub, keep=None, read_only=True)
+    step = mngr.latest_step()
+    if step is None:
+      continue
+    check_model(mngr, step, config)
+    state = mngr.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore())).state
+    return config, jax.device_get(state["params"]), step
+  raise FileNotFoundError(f"{workdir}: no checkpoint under {' or '.join(order[which])}/")

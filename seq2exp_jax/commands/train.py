@@ -1,0 +1,42 @@
+"""`seq2exp train --config experiments/X.py[:variant] --workdir DIR [--config.a.b=v ...]`.
+
+Trains on every device of every host (`--distributed` first calls
+`jax.distributed.initialize()`, which finds the coordinator on TPU pods, SLURM and Open MPI,
+or from JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID). Re-running the same
+command resumes from the workdir's latest checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+
+ACCEPTS_CONFIG_OVERRIDES = True
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+  parser.add_argument("--config", required=True,
+                      help="experiments/<name>.py[:paper|smoke|synthetic]")
+  parser.add_argument("--workdir", required=True, type=pathlib.Path)
+  parser.add_argument("--distributed", action="store_true",
+                      help="call jax.distributed.initialize() first (multi-host runs)")
+  parser.epilog = "Any config field can be set with --config.<field>=<value>."
+
+
+def load(spec: str, overrides: list[str]):
+  from seq2exp_jax import configs  # noqa: PLC0415
+  return configs.apply_overrides(configs.load_config(spec), overrides)
+
+
+def run(args) -> int:
+  import jax  # noqa: PLC0415
+  if args.distributed:
+    jax.distributed.initialize()
+  from seq2exp_jax.trainer import train_and_evaluate  # noqa: PLC0415
+  config = load(args.config, args.config_overrides)
+  result = train_and_evaluate(config, args.workdir)
+  if jax.process_index() == 0:
+    print(json.dumps({k: result.get(k) for k in ("step", "train", "valid", "best")},
+                     indent=1, default=float))
+  return 0

@@ -1,0 +1,108 @@
+"""The jitted train and eval steps, and the train state they carry.
+
+The state is a plain dict pytree (what Orbax saves):
+  step int32 (); params; opt_state; rng uint32 (2,) (the run's base key: step s uses
+  fold_in(rng, s)); nonfinite_step int32 () (the first step whose loss terms or gradient
+  norm were NaN/Inf, -1 if none) and nonfinite_terms int32 () (a bit per LOSS_TERMS entry
+  + grad_norm, at that step). Recording the first bad step inside the step means no step
+  has to wait for the host; the trainer checks it at every log step and stops the run
+  naming the step and the term.
+
+Data parallel: the batch is sharded on the mesh's `data` axis; the state is replicated, or
+with `shard_params` each parameter (and its Adam moments) is split along its largest axis
+divisible by the axis size (ZeRO-3 style; XLA inserts the gathers).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from seq2exp_jax.task import Task, crop, numeric
+
+CHECKED = ("loss", "huber", "kl", "continuity", "grad_norm")
+
+
+def init_state(task: Task, tx: optax.GradientTransformation, batch: dict[str, Any],
+               seed: int) -> dict[str, Any]:
+  init_rng, rng = jax.random.split(jax.random.PRNGKey(seed))
+  params = task.init(init_rng, crop(numeric(batch), task.config.data.window))
+  return {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params),
+          "rng": rng, "nonfinite_step": jnp.full((), -1, jnp.int32),
+          "nonfinite_terms": jnp.zeros((), jnp.int32)}
+
+
+def nonfinite_names(bits: int) -> list[str]:
+  return [name for i, name in enumerate(CHECKED) if bits >> i & 1]
+
+
+def _param_spec(shape: tuple[int, ...], size: int) -> P:
+  """Split the largest axis divisible by `size`, else replicate."""
+  axes = [i for i in np.argsort(shape)[::-1] if shape[i] % size == 0 and shape[i] >= size]
+  if size == 1 or not axes:
+    return P()
+  spec = [None] * len(shape)
+  spec[int(axes[0])] = "data"
+  return P(*spec)
+
+
+def state_sharding(state: dict[str, Any], mesh: Mesh, shard_params: bool) -> Any:
+  """NamedShardings for every leaf of `state` (or of its jax.eval_shape)."""
+  size = mesh.shape["data"]
+
+  def leaf(x):
+    if shard_params and np.ndim(x) >= 1:
+      return NamedSharding(mesh, _param_spec(tuple(x.shape), size))
+    return NamedSharding(mesh, P())
+  return jax.tree_util.tree_map(leaf, state)
+
+
+def make_train_step(task: Task, tx: optax.GradientTransformation,
+                    schedule: optax.Schedule, state_shardings: Any, mesh: Mesh
+                    ) -> Callable[[dict, dict], tuple[dict, dict]]:
+  """(state, numeric batch) -> (new state, measurements of this step), jitted and donating
+  the old state."""
+  window = task.config.data.window
+
+  def step_fn(state, batch):
+    batch = crop(batch, window)
+    step = state["step"]
+    rng = jax.random.fold_in(state["rng"], step)
+    (_, terms), grads = jax.value_and_grad(task.loss, has_aux=True)(state["params"], batch,
+                                                                     rng)
+    terms["grad_norm"] = optax.global_norm(grads)
+    updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
+    params = optax.apply_updates(state["params"], updates)
+    terms["learning_rate"] = jnp.asarray(schedule(step), jnp.float32)
+    bad = jnp.stack([~jnp.isfinite(terms[k]) for k in CHECKED])
+    first = (state["nonfinite_step"] < 0) & jnp.any(bad)
+    bits = jnp.sum(bad.astype(jnp.int32) << jnp.arange(len(CHECKED), dtype=jnp.int32))
+    new_state = {
+        "step": step + 1, "params": params, "opt_state": opt_state, "rng": state["rng"],
+        "nonfinite_step": jnp.where(first, step, state["nonfinite_step"]),
+        "nonfinite_terms": jnp.where(first, bits, state["nonfinite_terms"])}
+    return new_state, terms
+
+  batch_sharding = NamedSharding(mesh, P("data"))
+  replicated = NamedSharding(mesh, P())
+  return jax.jit(step_fn, in_shardings=(state_shardings, batch_sharding),
+                 out_shardings=(state_shardings, replicated), donate_argnums=(0,))
+
+
+def make_eval_step(task: Task, with_mask: bool) -> Callable[[Any, dict], dict]:
+  """(params, numeric batch) -> {"prediction": (B,), "mask": (B, L) if with_mask}."""
+  window = task.config.data.window
+
+  def eval_fn(params, batch):
+    out = task.apply(params, crop(batch, window), train=False)
+    result = {"prediction": out.prediction}
+    if with_mask and out.mask is not None:
+      result["mask"] = out.mask
+    return result
+
+  return jax.jit(eval_fn)

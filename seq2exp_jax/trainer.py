@@ -1,0 +1,150 @@
+"""`train_and_evaluate(config, workdir)`: the training loop (big_vision / flax-examples shape).
+
+One jitted, donated step over a mesh of every device (every host's after
+`jax.distributed.initialize()`); measurements stay on device until a log step; periodic
+validation keeps the best parameters on validation MSE; Orbax checkpoints (state + loader
+position) every `checkpoint_every` steps and at the end; a workdir with checkpoints
+resumes from the latest one, reaching the same parameters as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pathlib
+import time
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+from jax.sharding import Mesh
+
+from data_pipeline.loader import ShardedLoader, default_mesh
+from seq2exp_jax import checkpoint, configs
+from seq2exp_jax.evaluate import eval_loader, evaluate
+from seq2exp_jax.measurements import MetricWriter, progress_bar
+from seq2exp_jax.optim import learning_rate, make_optimizer
+from seq2exp_jax.task import build_task, numeric
+from seq2exp_jax.train_step import (init_state, make_eval_step, make_train_step,
+                                    nonfinite_names, state_sharding)
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteError(FloatingPointError):
+  """A loss term or the gradient norm became NaN or Inf."""
+
+
+def prepare_workdir(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> None:
+  """Writes config.json; refuses a workdir that holds a run of a different model."""
+  workdir.mkdir(parents=True, exist_ok=True)
+  path = workdir / "config.json"
+  if path.is_file():
+    old = configs.from_json(path.read_text())
+    diff = checkpoint._differences(checkpoint.model_signature(old),  # pylint: disable=protected-access
+                                   checkpoint.model_signature(config))
+    if diff:
+      raise checkpoint.CheckpointMismatch(
+          f"{workdir} holds a run of a different model ({'; '.join(diff)}); use another "
+          "--workdir")
+  if jax.process_index() == 0:
+    checkpoint.write_json_atomic(path, json.loads(configs.to_json(config)))
+
+
+def load_generator(workdir: str) -> tuple[ml_collections.ConfigDict, Any]:
+  config, params, _ = checkpoint.load_run(workdir, "best")
+  return config, params
+
+
+def _check_finite(state: dict[str, Any]) -> None:
+  bad_step = int(jax.device_get(state["nonfinite_step"]))
+  if bad_step >= 0:
+    names = nonfinite_names(int(jax.device_get(state["nonfinite_terms"])))
+    raise NonFiniteError(f"step {bad_step}: non-finite {', '.join(names)}; stopping "
+                         "(the last checkpoint before it is kept)")
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
+                       mesh: Mesh | None = None) -> dict[str, Any]:
+  """Trains `config` in `workdir` (resuming if it has checkpoints); returns the final
+  measurements, the last validation metrics and the best validation step."""
+  workdir = pathlib.Path(workdir)
+  prepare_workdir(config, workdir)
+  mesh = mesh or default_mesh()
+  tc = config.train
+  task = build_task(config, load_generator)
+  tx = make_optimizer(config.optim, tc.steps)
+  schedule = learning_rate(config.optim, tc.steps)
+  train_loader = ShardedLoader(config.data.dir, config.data.train_split, tc.batch_size,
+                               mesh=mesh, seed=tc.seed, shuffle=True,
+                               num_threads=config.data.num_threads,
+                               prefetch=config.data.prefetch)
+  first = numeric(train_loader.to_global(next(train_loader.host_batches(0))))
+  shapes = jax.eval_shape(lambda: init_state(task, tx, first, tc.seed))
+  shardings = state_sharding(shapes, mesh, tc.shard_params)
+  state = jax.jit(lambda: init_state(task, tx, first, tc.seed), out_shardings=shardings)()
+
+  mngr = checkpoint.manager(workdir / "checkpoints", keep=tc.keep_checkpoints)
+  best_mngr = checkpoint.manager(workdir / "best", keep=1)
+  latest = mngr.latest_step()
+  if latest is not None:
+    state, loader_state = checkpoint.restore(mngr, latest, checkpoint.abstract(state), config)
+    train_loader.set_state(loader_state)
+    log.info("resumed %s at step %d", workdir, latest)
+  best_file = workdir / "best.json"
+  best = json.loads(best_file.read_text()) if best_file.is_file() else None
+
+  train_step = make_train_step(task, tx, schedule, shardings, mesh)
+  valid_loader = eval_loader(config, config.data.eval_split, mesh)
+  eval_step = make_eval_step(task, with_mask=task.has_mask)
+  writer = MetricWriter(workdir, enabled=jax.process_index() == 0)
+  step = int(jax.device_get(state["step"]))
+  result: dict[str, Any] = {"step": step}
+  pending: list[dict[str, jax.Array]] = []
+  last_time, last_step = time.perf_counter(), step
+  bar = progress_bar(total=tc.steps, initial=step, enabled=tc.progress, desc=config.experiment)
+  try:
+    for batch in (train_loader if step < tc.steps else ()):
+      state, terms = train_step(state, numeric(batch))
+      step += 1
+      pending.append(terms)
+      bar.update(1)
+      if step % tc.sync_every == 0:
+        # Bound the queue of dispatched steps (XLA:CPU collectives can stall otherwise).
+        jax.block_until_ready(terms["loss"])
+      if step % tc.log_every == 0 or step == tc.steps:
+        _check_finite(state)
+        fetched = jax.device_get(pending)
+        now = time.perf_counter()
+        means = {k: float(np.mean([f[k] for f in fetched])) for k in fetched[0]}
+        means["learning_rate"] = float(fetched[-1]["learning_rate"])
+        means["examples_per_second"] = (step - last_step) * tc.batch_size / (now - last_time)
+        writer.write(step, "train", means)
+        bar.set_postfix(loss=f"{means['loss']:.4f}")
+        result["train"] = means
+        pending, last_time, last_step = [], now, step
+      if step % tc.eval_every == 0 or step == tc.steps:
+        _check_finite(state)
+        metrics = evaluate(task, state["params"], valid_loader, eval_step)
+        writer.write(step, config.data.eval_split, metrics)
+        result["valid"] = metrics
+        if best is None or not metrics["mse"] >= best["mse"]:  # NaN never wins
+          best = dict(metrics, step=step)
+          checkpoint.save(best_mngr, step, state, train_loader.get_state(), config)
+          best_mngr.wait_until_finished()
+          if jax.process_index() == 0:
+            checkpoint.write_json_atomic(best_file, best)
+        last_time = time.perf_counter()  # validation is not training throughput
+      if step % tc.checkpoint_every == 0 or step == tc.steps:
+        _check_finite(state)
+        checkpoint.save(mngr, step, state, train_loader.get_state(), config)
+      if step >= tc.steps:
+        break
+  finally:
+    bar.close()
+    mngr.wait_until_finished()
+    writer.close()
+  result.update(step=step, best=best)
+  return result
