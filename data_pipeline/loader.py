@@ -179,6 +179,10 @@ class ShardedLoader:
                          f"loader ({mine[key]!r})")
     self._step = int(state["step"])
 
+  def rewind(self) -> None:
+    """Back to the first batch: each evaluation pass over a split starts here."""
+    self._step = 0
+
   # ------------------------------------------------------------------ reading
 
   def _read(self, position: int) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 from seq2exp_jax import runtime
@@ -51,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
   runtime.prefer_memory_saving_cpu_schedule()
+  # Orbax reports every read-only CheckpointManager it opens through absl at WARNING.
+  logging.getLogger("absl").setLevel(logging.ERROR)
   argv = sys.argv[1:] if argv is None else argv
   parser = build_parser()
   # Find the command first, then let its module declare its own arguments.

@@ -39,6 +39,7 @@ def batches(task: Task, params: Any, loader: ShardedLoader,
   eval step returns one, the cropped per-base fields named in `keep` (e.g. truth, signals),
   and ensid/chrom/tss (this process's rows)."""
   window = task.config.data.window
+  loader.rewind()
   for batch in loader:
     out = eval_step(params, numeric(batch))
     host = {k: to_host(v) for k, v in out.items()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import pathlib
 from typing import Any
 
@@ -36,6 +37,16 @@ class MetricWriter:
       for k, v in values.items():
         if isinstance(v, (int, float)):
           self._tb.add_scalar(f"{split}/{k}", v, step)
+
+  def truncate_after(self, step: int) -> None:
+    """Drops lines logged after `step`: a resumed run logs those steps again."""
+    if not (self.enabled and self.path.is_file()):
+      return
+    keep = [line for line in self.path.read_text().splitlines(keepends=True)
+            if line.strip() and json.loads(line)["step"] <= step]
+    tmp = self.path.with_name(f".{self.path.name}.tmp")
+    tmp.write_text("".join(keep))
+    os.replace(tmp, self.path)
 
   def close(self) -> None:
     if self._tb is not None:

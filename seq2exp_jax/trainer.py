@@ -101,6 +101,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
   eval_step = make_eval_step(task, with_mask=task.has_mask)
   writer = MetricWriter(workdir, enabled=jax.process_index() == 0)
   step = int(jax.device_get(state["step"]))
+  writer.truncate_after(step)
   result: dict[str, Any] = {"step": step}
   pending: list[dict[str, jax.Array]] = []
   last_time, last_step = time.perf_counter(), step

@@ -1,10 +1,16 @@
-"""`seq2exp demo --workdir DIR`: the pipeline end to end on the embedded synthetic genome.
+"""`seq2exp demo --workdir DIR` (what `make demo` runs): the main job end to end on the
+embedded synthetic genome, from nothing.
 
-From nothing: `synth --preset small`, `build-data`, one global batch through the sharded
-loader on every local device, a Seq2Exp-soft forward pass on it (data-parallel, params
-replicated), the MACS3 peak mask scored against the planted causal elements, and the port
-checked against the original PyTorch code on the bundled golden file. Training, evaluation
-and export join this command with the trainer.
+1. `synth --preset small` and `build-data` (with MACS3 DNase peaks);
+2. train Seq2Exp-soft, Caduceus with signals and the MACS3-mask predictor, each with its
+   `synthetic` config variant (same data, steps, batch and schedule), on every local device;
+3. evaluate each best-on-validation checkpoint on the test split and print one table (MSE,
+   Pearson, mask AUPRC against the planted causal bases, mask ratio, the noise ceiling);
+4. export Seq2Exp-soft with `jax.export` and check the artifact against the model;
+5. `predict` with Seq2Exp-soft: predictions.csv, mask.bw, elements.bed and plots;
+6. check the port against the original PyTorch code on the bundled golden file.
+
+Everything is resumable: re-running skips finished steps.
 """
 
 from __future__ import annotations
@@ -17,12 +23,14 @@ import time
 from seq2exp_jax import cli
 
 GOLDEN = pathlib.Path(__file__).resolve().parents[2] / "tests" / "data" / "d_seq2exp_soft.npz"
+CONTESTANTS = ("seq2exp_soft", "caduceus_signals", "macs3_mask")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--workdir", type=pathlib.Path, default=pathlib.Path("runs/demo"))
   parser.add_argument("--preset", default="small", choices=["tiny", "small", "medium"])
   parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--steps", type=int, help="training steps (default: the configs')")
 
 
 def _step(title: str):
@@ -30,63 +38,89 @@ def _step(title: str):
   return time.perf_counter()
 
 
+def _data(args) -> tuple[pathlib.Path, dict]:
+  """Synthetic genome and its prepared data set (built once)."""
+  from data_pipeline.layout import GeneExpLayout  # noqa: PLC0415
+  root, tfds_dir = args.workdir / "data", args.workdir / "tfds"
+  t = _step(f"synthetic genome ({args.preset}) -> {root}")
+  if not GeneExpLayout(root).chr_length_json.exists():
+    if cli.main(["synth", "--out", str(root), "--preset", args.preset, "--seed",
+                 str(args.seed), "--quiet"]):
+      raise SystemExit(1)
+  truth = json.loads((root / "truth" / "labels.json").read_text())
+  window = int(truth["window"])
+  print(f"{len(truth['genes'])} genes, window {window:,} bp, noise-ceiling Pearson "
+        f"{truth['noise_ceiling_pearson']:.3f} ({time.perf_counter() - t:.0f} s)")
+  t = _step(f"prepared data set with MACS3 DNase peaks -> {tfds_dir}")
+  ds_dir = tfds_dir / "geneexp" / f"k562_{window}" / "1.0.0"
+  if not (ds_dir / "dataset_info.json").is_file():
+    if cli.main(["build-data", "--data-root", str(root), "--window", str(window),
+                 "--out", str(tfds_dir)]):
+      raise SystemExit(1)
+  print(f"{ds_dir} ({time.perf_counter() - t:.0f} s)")
+  return ds_dir, truth
+
+
 def run(args) -> int:
   import jax  # noqa: PLC0415
   import numpy as np  # noqa: PLC0415
 
-  from data_pipeline.layout import GeneExpLayout  # noqa: PLC0415
-  from data_pipeline.loader import ShardedLoader  # noqa: PLC0415
-  from seq2exp_jax.seq2exp import Seq2Exp  # noqa: PLC0415
+  from seq2exp_jax import checkpoint  # noqa: PLC0415
+  from seq2exp_jax.runs import resolve_config, run_one, table  # noqa: PLC0415
 
-  root, tfds_dir = args.workdir / "data", args.workdir / "tfds"
-  t = _step(f"synthetic genome ({args.preset}) -> {root}")
-  if not GeneExpLayout(root).chr_length_json.exists():
-    if cli.main(["synth", "--out", str(root), "--preset", args.preset,
-                 "--seed", str(args.seed)]):
-      return 1
-  else:
-    print("already there")
-  truth = json.loads((root / "truth" / "labels.json").read_text())
-  window = int(truth["window"])
-  print(f"{len(truth['genes'])} genes, window {window:,} bp, noise-ceiling Pearson "
-        f"{truth['noise_ceiling_pearson']:.3f} ({time.perf_counter() - t:.1f} s)")
+  start = time.perf_counter()
+  ds_dir, truth = _data(args)
+  runs_dir = args.workdir / "runs"
+  results = {}
+  for name in CONTESTANTS:
+    config = resolve_config(name, "synthetic", args.seed, runs_dir,
+                            [f"data.dir={ds_dir}", "train.progress=false"] + (
+                                [f"train.steps={args.steps}"] if args.steps else []))
+    t = _step(f"train {name} ({config.train.steps} steps, batch {config.train.batch_size}, "
+              f"{jax.device_count()} {jax.devices()[0].platform} device(s))")
+    results[name] = [run_one(config, runs_dir / name / f"seed_{args.seed}")]
+    r = results[name][0]
+    print(f"test: MSE {r['mse']:.4f}, Pearson {r['pearson']:.4f}"
+          + (f", mask AUPRC {r['auprc']:.4f}" if "auprc" in r else "")
+          + f" ({time.perf_counter() - t:.0f} s)")
 
-  t = _step(f"prepared data set -> {tfds_dir}")
-  built = sorted(tfds_dir.glob("geneexp/*/1.0.0/dataset_info.json"))
-  if not built:
-    if cli.main(["build-data", "--data-root", str(root), "--window", str(window),
-                 "--out", str(tfds_dir)]):
-      return 1
-    built = sorted(tfds_dir.glob("geneexp/*/1.0.0/dataset_info.json"))
-  ds_dir = built[0].parent
-  print(f"{ds_dir} ({time.perf_counter() - t:.1f} s)")
+  _step("comparison on the test split (best-on-validation checkpoints)")
+  ceiling = truth["noise_ceiling_pearson"]
+  text = table(results, with_mask=True, extra_rows={
+      "noise ceiling": f"| {ceiling:.4f} (Pearson of noise-free vs noisy labels)"})
+  causal = next((r[0].get("causal_fraction") for r in results.values()
+                 if "causal_fraction" in r[0]), None)
+  note = (f"\nMask AUPRC: planted causal bases outside the promoter; a random mask scores "
+          f"their fraction, {causal:.4f}.\n" if causal is not None else "")
+  print(text + note)
+  (args.workdir / "results.md").write_text(text + note)
 
-  t = _step(f"one global batch on {jax.device_count()} device(s), Seq2Exp-soft forward")
-  loader = ShardedLoader(ds_dir, "train", global_batch_size=jax.device_count(),
-                         seed=args.seed)
-  batch = next(iter(loader))
-  length = batch["dna"].shape[1]
-  model = Seq2Exp(d_model=32, n_gen_layer=2, n_enc_layer=2, center_len=min(2000, length // 4))
-  params = model.init(jax.random.PRNGKey(args.seed), batch["dna"][:1], batch["signals"][:1],
-                      batch["blacklist"][:1], batch["rna_feat"][:1])
-  forward = jax.jit(lambda p, *inputs: model.apply(p, *inputs))
-  out = forward(params, batch["dna"], batch["signals"], batch["blacklist"], batch["rna_feat"])
-  mask = np.asarray(out.mask)
-  print(f"dna {batch['dna'].shape} sharded as {batch['dna'].sharding.spec}; "
-        f"prediction {out.prediction.shape}; untrained mask mean {mask.mean():.3f}; "
-        f"kl {float(out.kl):.3f} ({time.perf_counter() - t:.1f} s)")
+  t = _step("export Seq2Exp-soft (jax.export, symbolic batch) and run it without the model")
+  soft_dir = runs_dir / "seq2exp_soft" / f"seed_{args.seed}"
+  artifact = args.workdir / "export" / "seq2exp_soft.s2x"
+  artifact.parent.mkdir(parents=True, exist_ok=True)
+  if cli.main(["export", "--workdir", str(soft_dir), "--out", str(artifact)]):
+    return 1
+  from seq2exp_jax.serving import ExportedPredictor  # noqa: PLC0415
+  from seq2exp_jax.task import build_task  # noqa: PLC0415
+  served = ExportedPredictor.load(artifact)
+  config, params, _ = checkpoint.load_run(soft_dir)
+  rng = np.random.default_rng(args.seed)
+  length = served.input_specs["dna"][0][1]
+  inputs = {"dna": np.eye(4, dtype=np.float32)[rng.integers(0, 4, (2, length))],
+            "signals": rng.gamma(0.5, 2.0, (2, length, 3)).astype(np.float32),
+            "blacklist": np.zeros((2, length), bool),
+            "rna_feat": rng.normal(size=(2, 9)).astype(np.float32)}
+  gap = np.abs(served(inputs)["prediction"]
+               - np.asarray(build_task(config).apply(params, inputs).prediction)).max()
+  print(f"served vs model on 2 random windows: max |difference| {gap:.2e} "
+        f"({time.perf_counter() - t:.0f} s)")
 
-  t = _step("MACS3 DNase peaks vs the planted elements (the paper's MACS3 mask)")
-  truth, peaks, hits = 0, 0, 0
-  for b in ShardedLoader(ds_dir, "test", global_batch_size=jax.device_count(),
-                         shuffle=False, drop_remainder=False, num_epochs=1):
-    valid = np.asarray(b["valid"])[:, None]
-    causal = (np.asarray(b["truth"]) == 1) & valid
-    called = np.asarray(b["peaks"]) & valid
-    truth, peaks, hits = truth + causal.sum(), peaks + called.sum(), hits + (causal & called).sum()
-  print(f"test split: peaks cover {peaks:,} bp, causal elements {truth:,} bp; precision "
-        f"{hits / max(peaks, 1):.2f}, recall {hits / max(truth, 1):.2f} "
-        f"({time.perf_counter() - t:.1f} s)")
+  t = _step("predict with Seq2Exp-soft on the test split: tracks, elements, plots")
+  predict_dir = args.workdir / "predict"
+  if cli.main(["predict", "--workdir", str(soft_dir), "--data", str(ds_dir), "--split",
+               "test", "--out", str(predict_dir)]):
+    return 1
 
   _step("the port against the original PyTorch Seq2Exp (golden file)")
   if GOLDEN.exists():
@@ -94,5 +128,10 @@ def run(args) -> int:
       return 1
   else:
     print(f"{GOLDEN} not found (installed without the tests); skipped")
-  print(f"\noutputs under {args.workdir}")
+  print(f"\ndone in {(time.perf_counter() - start) / 60:.1f} min. Outputs under "
+        f"{args.workdir}:\n  results.md            the comparison table\n"
+        f"  runs/<model>/seed_{args.seed}/   config.json, metrics.jsonl, checkpoints/, best/, "
+        f"eval_test.json\n  export/seq2exp_soft.s2x   run it with seq2exp_jax/serving.py\n"
+        f"  predict/              predictions.csv, mask.bw, elements.bed, "
+        f"predicted_vs_observed.png, genes/*.png")
   return 0

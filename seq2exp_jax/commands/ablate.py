@@ -1,0 +1,35 @@
+"""`seq2exp ablate --configs A,B,... --seeds 5 --workdir DIR`: every config for every seed
+(DIR/<config>/seed_<k>; resumable, finished runs skipped), each evaluated on the test split
+with its best-on-validation checkpoint, then DIR/results.md: mean ± std of MSE, MAE, Pearson
+and Spearman in the shape of the paper's Table 1, plus mask AUPRC against the planted
+elements and the mask ratio on synthetic data.
+
+Configs are names under experiments/ (seq2exp_soft, macs3_mask, ...) or paths, each with an
+optional :variant; --variant sets it for all. seq2exp_retrain_top10 reads the same seed's
+seq2exp_soft run unless mask.generator_workdir is given, so list seq2exp_soft first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+
+ACCEPTS_CONFIG_OVERRIDES = True
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+  parser.add_argument("--configs", required=True, help="comma-separated experiment names")
+  parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. N-1")
+  parser.add_argument("--workdir", required=True, type=pathlib.Path)
+  parser.add_argument("--variant", choices=["paper", "smoke", "synthetic"])
+  parser.add_argument("--split", default="test", choices=["valid", "test"])
+  parser.epilog = "--config.<field>=<value> applies to every run."
+
+
+def run(args) -> int:
+  from seq2exp_jax.runs import ablate  # noqa: PLC0415
+  names = [n.strip() for n in args.configs.split(",") if n.strip()]
+  _, text = ablate(names, args.seeds, args.workdir, args.variant, args.config_overrides,
+                   args.split)
+  print("\n" + text + f"\nwritten to {args.workdir / 'results.md'}")
+  return 0

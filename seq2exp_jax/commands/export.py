@@ -1,0 +1,76 @@
+"""`seq2exp export --workdir DIR --out FILE`: the trained predictor as a `jax.export`
+artifact (StableHLO with a symbolic batch dimension) plus its params, in one file that
+`seq2exp_jax/serving.py` runs without the model code:
+
+    python seq2exp_jax/serving.py FILE inputs.npz outputs.npz
+
+Inputs: dna float32 (B, L, 4) one-hot, signals float32 (B, L, 3), blacklist bool (B, L),
+rna_feat float32 (B, 9) (and peaks bool (B, L) for the MACS3-mask model); outputs:
+prediction (B,) and, for Seq2Exp models, mask (B, L). A TF SavedModel (jax2tf) is not
+written: TensorFlow is not a dependency of this project.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+  parser.add_argument("--workdir", required=True, type=pathlib.Path)
+  parser.add_argument("--out", required=True, type=pathlib.Path)
+  parser.add_argument("--which", default="best", choices=["best", "latest"])
+  parser.add_argument("--window", type=int,
+                      help="window L of the inputs (default: the run's data.window, else the "
+                           "stored window of its data set)")
+  parser.add_argument("--platforms", default=None,
+                      help="comma-separated, e.g. cpu,cuda (default: this machine's)")
+
+
+def window_of(config, window: int | None) -> int:
+  if window:
+    return window
+  if config.data.window:
+    return int(config.data.window)
+  import tensorflow_datasets as tfds  # noqa: PLC0415
+  try:
+    info = tfds.builder_from_directory(config.data.dir).info
+  except Exception as e:  # noqa: BLE001  (any reason the data set cannot be opened)
+    raise ValueError(f"cannot read the window from data.dir={config.data.dir!r} ({e}); pass "
+                     "--window") from e
+  return int(info.features["dna"].shape[0])
+
+
+def run(args) -> int:
+  import numpy as np  # noqa: PLC0415
+
+  from seq2exp_jax import checkpoint  # noqa: PLC0415
+  from seq2exp_jax.export import export_predictor  # noqa: PLC0415
+  from seq2exp_jax.task import build_task  # noqa: PLC0415
+  from seq2exp_jax.trainer import load_generator  # noqa: PLC0415
+
+  config, params, step = checkpoint.load_run(args.workdir, args.which)
+  config.train.remat = False  # inference only
+  task = build_task(config, load_generator)
+  length = window_of(config, args.window)
+  inputs = {"dna": np.zeros((1, length, 4), np.float32),
+            "signals": np.zeros((1, length, 3), np.float32),
+            "blacklist": np.zeros((1, length), bool),
+            "rna_feat": np.zeros((1, 9), np.float32)}
+  if config.mask.source == "peaks":
+    inputs["peaks"] = np.zeros((1, length), bool)
+  outputs = ("prediction", "mask") if task.has_mask else ("prediction",)
+
+  def apply_fn(p, batch):
+    out = task.apply(p, batch, train=False)
+    return {"prediction": out.prediction, **({"mask": out.mask} if task.has_mask else {})}
+
+  platforms = tuple(args.platforms.split(",")) if args.platforms else None
+  path = export_predictor(apply_fn, params, inputs, args.out, outputs=outputs,
+                          platforms=platforms, metadata={
+                              "experiment": config.experiment, "variant": config.variant,
+                              "step": step, "checkpoint": args.which, "window": length,
+                              "config": config.to_dict()})
+  print(f"exported {config.experiment} (step {step}, window {length:,}) to {path} "
+        f"({path.stat().st_size / 2**20:.1f} MiB); run it with seq2exp_jax/serving.py")
+  return 0

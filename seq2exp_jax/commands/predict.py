@@ -1,0 +1,128 @@
+"""`seq2exp predict --workdir DIR --data TFDS_DIR --split test --out OUT`: what a trained
+model says about every gene of a split, as files people open:
+
+  predictions.csv   ensid, chrom, tss, target, prediction
+  metrics.json      MSE, MAE, Pearson, Spearman (and mask AUPRC / ratio when known)
+  mask.bw           the learned mask in genome coordinates (the maximum where windows of
+                    neighbouring genes overlap)
+  elements.bed      discovered elements: runs of mask >= --threshold of at least
+                    --min-length bases outside the promoter, named by gene, score = 1000 x
+                    mean mask
+  predicted_vs_observed.png, genes/<ensid>.png (mask vs DNase / H3K27ac / MACS3 peaks /
+                    truth for the --plot-genes most expressed genes)
+
+Models without a mask (the plain backbones) write the table, metrics and scatter only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import pathlib
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+  parser.add_argument("--workdir", required=True, type=pathlib.Path)
+  parser.add_argument("--data", required=True, help="prepared data set dir")
+  parser.add_argument("--split", default="test", choices=["train", "valid", "test"])
+  parser.add_argument("--out", required=True, type=pathlib.Path)
+  parser.add_argument("--which", default="best", choices=["best", "latest"])
+  parser.add_argument("--threshold", type=float, default=0.5,
+                      help="mask value at or above which a base belongs to an element")
+  parser.add_argument("--min-length", type=int, default=50, help="shortest element, bp")
+  parser.add_argument("--plot-genes", type=int, default=4)
+  parser.add_argument("--chrom-sizes", type=pathlib.Path,
+                      help=".chrom.sizes or JSON (default: stored in the data set)")
+
+
+def _write_csv(path: pathlib.Path, rows: list[dict]) -> None:
+  from seq2exp_jax.tracks import atomic_output  # noqa: PLC0415
+  with atomic_output(path) as tmp, open(tmp, "w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=["ensid", "chrom", "tss", "target", "prediction"])
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def run(args) -> int:
+  import jax  # noqa: PLC0415
+  import numpy as np  # noqa: PLC0415
+
+  from data_pipeline.tfds_builder import chrom_lengths  # noqa: PLC0415
+  from seq2exp_jax import checkpoint, plots, tracks  # noqa: PLC0415
+  from seq2exp_jax.evaluate import batches, eval_loader  # noqa: PLC0415
+  from seq2exp_jax.metrics import MaskMetrics, RegressionMetrics  # noqa: PLC0415
+  from seq2exp_jax.task import build_task  # noqa: PLC0415
+  from seq2exp_jax.train_step import make_eval_step  # noqa: PLC0415
+  from seq2exp_jax.trainer import load_generator  # noqa: PLC0415
+
+  if jax.process_count() > 1:
+    raise SystemExit("predict runs on one host (it writes one set of files)")
+  config, params, step = checkpoint.load_run(args.workdir, args.which)
+  task = build_task(config, load_generator)
+  sizes = (tracks.read_chrom_sizes(args.chrom_sizes) if args.chrom_sizes
+           else chrom_lengths(args.data))
+  loader = eval_loader(config, args.split, data_dir=args.data)
+  with_truth = "truth" in loader.source[0]
+  keep = ("signals", "peaks") + (("truth",) if with_truth else ())
+  center = int(config.model.args.get("center_len", 2000))
+  rows, windows, elements, to_plot = [], [], [], []
+  regression, mask_metrics = RegressionMetrics(), MaskMetrics()
+  for host in batches(task, params, loader, make_eval_step(task, with_mask=True), keep=keep):
+    regression.update(host["target"], host["prediction"], host["valid"])
+    for i in np.flatnonzero(host["valid"]):
+      chrom, tss, ensid = str(host["chrom"][i]), int(host["tss"][i]), str(host["ensid"][i])
+      rows.append({"ensid": ensid, "chrom": chrom, "tss": tss,
+                   "target": f"{host['target'][i]:.6g}",
+                   "prediction": f"{host['prediction'][i]:.6g}"})
+      if "mask" not in host:
+        continue
+      mask = host["mask"][i]
+      length = mask.shape[0]
+      promoter = tracks.central_positions(length, min(center, length))
+      start = tracks.window_start(tss, length)
+      windows.append((chrom, start, mask.astype(np.float32)))
+      elements += tracks.elements_from_mask(
+          chrom, tss, mask, ensid, threshold=args.threshold, min_length=args.min_length,
+          ignore=promoter, chrom_length=sizes.get(chrom))
+      if with_truth:
+        mask_metrics.update(mask[None], host["truth"][i][None] == 1, ignore=promoter)
+      to_plot.append((float(host["target"][i]), ensid, chrom, start, mask,
+                      {k: host[k][i] for k in keep}))
+      to_plot = sorted(to_plot, reverse=True, key=lambda t: t[0])[:args.plot_genes]
+
+  out = args.out
+  out.mkdir(parents=True, exist_ok=True)
+  metrics = regression.compute()
+  if windows and with_truth:
+    metrics.update(mask_metrics.compute())
+  metrics.update(step=step, checkpoint=args.which, split=args.split,
+                 n_elements=len(elements) if windows else 0)
+  _write_csv(out / "predictions.csv", rows)
+  checkpoint.write_json_atomic(out / "metrics.json", metrics)
+  target = np.array([float(r["target"]) for r in rows])
+  prediction = np.array([float(r["prediction"]) for r in rows])
+  plots.scatter_predictions(out / "predicted_vs_observed.png", target, prediction,
+                            title=f"{config.experiment}, {args.split} split",
+                            metrics={k: metrics[k] for k in ("mse", "pearson", "spearman")})
+  written = ["predictions.csv", "metrics.json", "predicted_vs_observed.png"]
+  if windows:
+    tracks.write_mask_bigwig(out / "mask.bw", sizes, windows)
+    tracks.write_bed(out / "elements.bed", elements)
+    (out / "genes").mkdir(exist_ok=True)
+    for _, ensid, chrom, start, mask, fields in to_plot:
+      intervals = {"MACS3 peaks": fields["peaks"].astype(bool)}
+      if "truth" in fields:
+        intervals.update({"truth: causal": fields["truth"] == 1,
+                          "truth: decoy": fields["truth"] == 2})
+      plots.gene_tracks(out / "genes" / f"{ensid}.png", chrom=chrom, start=start,
+                        title=f"{ensid} ({config.experiment})",
+                        tracks={"mask": mask, "DNase": fields["signals"][:, 1],
+                                "H3K27ac": fields["signals"][:, 0]},
+                        intervals=intervals, tss=start + len(mask) // 2)
+    written += ["mask.bw", f"elements.bed ({len(elements)} elements)",
+                f"genes/ ({len(to_plot)} plots)"]
+  print(f"{len(rows)} genes of {args.split}: MSE {metrics['mse']:.4f}, Pearson "
+        f"{metrics['pearson']:.4f}" + (f", mask AUPRC {metrics['auprc']:.4f}"
+                                      if "auprc" in metrics else ""))
+  print(f"wrote to {out}: " + ", ".join(written))
+  return 0

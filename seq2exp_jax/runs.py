@@ -1,0 +1,128 @@
+"""Runs of experiments as used by `ablate` and `demo`: train one config for one seed in its
+own workdir (resumable; a finished run is skipped), evaluate its best checkpoint on the test
+split, and summarise runs as the paper's Table 1 (mean ± std over seeds)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pathlib
+from typing import Any, Sequence
+
+import ml_collections
+import numpy as np
+
+from seq2exp_jax import checkpoint, configs
+
+
+EXPERIMENTS = pathlib.Path(__file__).resolve().parents[1] / "experiments"
+
+
+def eval_file(workdir: pathlib.Path, split: str) -> pathlib.Path:
+  return workdir / f"eval_{split}.json"
+
+
+def evaluate_workdir(workdir: str | pathlib.Path, split: str = "test",
+                     data_dir: str | None = None, which: str = "best",
+                     batch_size: int | None = None) -> dict[str, Any]:
+  """Metrics of `workdir`'s `which` checkpoint on `split`; also written to eval_<split>.json."""
+  from seq2exp_jax.evaluate import eval_loader, evaluate  # noqa: PLC0415
+  from seq2exp_jax.task import build_task  # noqa: PLC0415
+  from seq2exp_jax.train_step import make_eval_step  # noqa: PLC0415
+  from seq2exp_jax.trainer import load_generator  # noqa: PLC0415
+  workdir = pathlib.Path(workdir)
+  config, params, step = checkpoint.load_run(workdir, which)
+  if batch_size:
+    config.train.eval_batch_size = batch_size
+  task = build_task(config, load_generator)
+  metrics = evaluate(task, params, eval_loader(config, split, data_dir=data_dir),
+                     make_eval_step(task, with_mask=task.has_mask))
+  result = dict(metrics, step=step, checkpoint=which, split=split,
+                data=str(data_dir or config.data.dir))
+  checkpoint.write_json_atomic(eval_file(workdir, split), result)
+  return result
+
+
+def run_one(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
+            split: str = "test") -> dict[str, Any]:
+  """Trains `config` in `workdir` unless already finished, then evaluates on `split`."""
+  from seq2exp_jax.trainer import train_and_evaluate  # noqa: PLC0415
+  workdir = pathlib.Path(workdir)
+  done = eval_file(workdir, split)
+  if done.is_file():
+    result = json.loads(done.read_text())
+    if result.get("trained_steps") == config.train.steps:
+      return result
+  train_and_evaluate(config, workdir)
+  result = evaluate_workdir(workdir, split)
+  result["trained_steps"] = int(config.train.steps)
+  checkpoint.write_json_atomic(done, result)
+  return result
+
+
+def resolve_config(name: str, variant: str | None, seed: int, root: pathlib.Path,
+                   overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
+  """The config of experiment `name` (a file under experiments/ or a path) for `seed`."""
+  spec, _, inline_variant = name.partition(":")
+  path = pathlib.Path(spec)
+  if not path.suffix:  # a name: experiments/ here, else the one next to this package
+    path = pathlib.Path("experiments") / f"{spec}.py"
+    if not path.is_file():
+      path = EXPERIMENTS / f"{spec}.py"
+  variant = inline_variant or variant
+  config = configs.load_config(f"{path}:{variant}" if variant else str(path))
+  configs.apply_overrides(config, list(overrides))
+  config.train.seed = seed
+  if config.mask.source == "generator_top" and not config.mask.generator_workdir:
+    config.mask.generator_workdir = str(root / "seq2exp_soft" / f"seed_{seed}")
+  return config
+
+
+METRICS = (("mse", "MSE"), ("mae", "MAE"), ("pearson", "Pearson"), ("spearman", "Spearman"))
+MASK_METRICS = (("auprc", "mask AUPRC"), ("mask_ratio", "mask ratio"))
+
+
+def _mean_std(values: list[float]) -> str:
+  values = [v for v in values if v is not None and not math.isnan(v)]
+  if not values:
+    return "–"
+  if len(values) == 1:
+    return f"{values[0]:.4f}"
+  return f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f}"
+
+
+def table(results: dict[str, list[dict[str, Any]]], with_mask: bool,
+          extra_rows: dict[str, str] | None = None) -> str:
+  """Markdown: one row per experiment, mean ± std (sample std) over its seeds."""
+  cols = METRICS + (MASK_METRICS if with_mask else ())
+  lines = ["| Method | seeds | " + " | ".join(c[1] for c in cols) + " |",
+           "|---|---:|" + "---:|" * len(cols)]
+  for name, runs in results.items():
+    cells = [_mean_std([r.get(k) for r in runs]) for k, _ in cols]
+    lines.append(f"| {name} | {len(runs)} | " + " | ".join(cells) + " |")
+  for label, text in (extra_rows or {}).items():
+    lines.append(f"| {label} | | {text} |" + " |" * (len(cols) - 1))
+  return "\n".join(lines) + "\n"
+
+
+def ablate(names: Sequence[str], seeds: int, root: pathlib.Path, variant: str | None,
+           overrides: Sequence[str] = (), split: str = "test") -> tuple[dict, str]:
+  """Runs everything; returns ({name: [result per seed]}, the Markdown table)."""
+  results: dict[str, list] = {}
+  for name in names:
+    label = name.partition(":")[0]
+    for seed in range(seeds):
+      config = resolve_config(name, variant, seed, root, overrides)
+      print(f"== {label} seed {seed} ({config.variant}, {config.train.steps} steps)",
+            flush=True)
+      results.setdefault(label, []).append(run_one(config, root / label / f"seed_{seed}",
+                                                   split))
+  with_mask = any("auprc" in r for runs in results.values() for r in runs)
+  text = table(results, with_mask)
+  root.mkdir(parents=True, exist_ok=True)
+  tmp = root / ".results.md.tmp"
+  tmp.write_text(f"{split} split, mean ± std over seeds\n\n" + text)
+  os.replace(tmp, root / "results.md")
+  checkpoint.write_json_atomic(root / "results.json", results)
+  return results, text
