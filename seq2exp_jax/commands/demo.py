@@ -87,7 +87,7 @@ def run(args) -> int:
   _step("comparison on the test split (best-on-validation checkpoints)")
   ceiling = truth["noise_ceiling_pearson"]
   text = table(results, with_mask=True, extra_rows={
-      "noise ceiling": f"| {ceiling:.4f} (Pearson of noise-free vs noisy labels)"})
+      "noise ceiling (noise-free vs noisy labels)": {"pearson": f"{ceiling:.4f}"}})
   causal = next((r[0].get("causal_fraction") for r in results.values()
                  if "causal_fraction" in r[0]), None)
   note = (f"\nMask AUPRC: planted causal bases outside the promoter; a random mask scores "
