@@ -78,18 +78,40 @@ def test_finished_run_has_everything(soft_run):
 
 
 def test_one_and_eight_devices_give_the_same_losses(data, tmp_path):
+  """Replicated on 1 device, replicated on 8, and params sharded over 8 (ZeRO-3 style)."""
   devices = jax.devices()
   assert len(devices) == 8
   losses = {}
-  for n in (1, 8):
+  for n, shard in ((1, False), (8, False), (8, True)):
     mesh = jax.sharding.Mesh(np.array(devices[:n]), ("data",),
                              axis_types=(jax.sharding.AxisType.Auto,))
     c = smoke("seq2exp_soft", data, steps=4, log_every=1, eval_every=100,
-              checkpoint_every=100)
-    train_and_evaluate(c, tmp_path / f"dev{n}", mesh=mesh)
-    losses[n] = [r["loss"] for r in read_metrics(tmp_path / f"dev{n}", "train")]
-  assert len(losses[1]) == 4
-  np.testing.assert_allclose(losses[1], losses[8], rtol=1e-5, atol=1e-5)
+              checkpoint_every=100, shard_params=shard)
+    workdir = tmp_path / f"dev{n}_{shard}"
+    train_and_evaluate(c, workdir, mesh=mesh)
+    losses[n, shard] = [r["loss"] for r in read_metrics(workdir, "train")]
+  assert len(losses[1, False]) == 4
+  np.testing.assert_allclose(losses[1, False], losses[8, False], rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(losses[1, False], losses[8, True], rtol=1e-5, atol=1e-5)
+
+
+def test_sharded_params_are_split_over_devices(data):
+  from seq2exp_jax.train_step import state_sharding  # pylint: disable=import-outside-toplevel
+  mesh = jax.sharding.Mesh(np.array(jax.devices()), ("data",))
+  tree = {"w": jax.ShapeDtypeStruct((16, 40), np.float32),
+          "b": jax.ShapeDtypeStruct((3,), np.float32)}
+  specs = state_sharding(tree, mesh, shard_params=True)
+  assert specs["w"].spec == jax.sharding.PartitionSpec(None, "data")  # 40 % 8 == 0
+  assert specs["b"].spec == jax.sharding.PartitionSpec()  # too small: replicated
+
+
+def test_bfloat16_compute_keeps_float32_params(data, tmp_path):
+  c = smoke("seq2exp_soft", data, steps=2, log_every=1, eval_every=2, checkpoint_every=2,
+            dtype="bfloat16")
+  result = train_and_evaluate(c, tmp_path)
+  assert np.isfinite(result["train"]["loss"]) and np.isfinite(result["valid"]["mse"])
+  _, params, _ = checkpoint.load_run(tmp_path, "latest")
+  assert {x.dtype for x in jax.tree_util.tree_leaves(params)} == {np.dtype(np.float32)}
 
 
 def _train_cmd(workdir, data, steps):
