@@ -68,10 +68,14 @@ def test_mask_runs_match_brute_force():
                 brute_runs(mask, 0.5, min_length, ignore))
 
 
-def test_central_positions():
+def test_central_positions_are_the_models_promoter():
+  from seq2exp_jax.heads import centre_start  # pylint: disable=import-outside-toplevel
   assert np.flatnonzero(tracks.central_positions(10, 4)).tolist() == [3, 4, 5, 6]
-  assert np.flatnonzero(tracks.central_positions(10, 3)).tolist() == [4, 5, 6]
+  assert np.flatnonzero(tracks.central_positions(10, 3)).tolist() == [3, 4, 5]
   assert not tracks.central_positions(10, 0).any()
+  for length, center in ((10, 3), (11, 4), (16384, 2000), (7, 7)):
+    assert np.flatnonzero(tracks.central_positions(length, center))[0] == centre_start(
+        length, center)
 
 
 def test_elements_are_window_start_plus_run_and_clipped():
