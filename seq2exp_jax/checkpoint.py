@@ -38,12 +38,12 @@ def model_signature(config: ml_collections.ConfigDict) -> dict[str, Any]:
       "window": config.data.window}))
 
 
-def _differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
+def differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
   out = []
   for key in sorted(set(saved) | set(current)):
     a, b = saved.get(key, "<absent>"), current.get(key, "<absent>")
     if isinstance(a, dict) and isinstance(b, dict):
-      out += _differences(a, b, f"{prefix}{key}.")
+      out += differences(a, b, f"{prefix}{key}.")
     elif a != b:
       out.append(f"{prefix}{key}: checkpoint {a!r}, config {b!r}")
   return out
@@ -68,7 +68,7 @@ def check_model(mngr: ocp.CheckpointManager, step: int,
                 config: ml_collections.ConfigDict) -> None:
   """Raises CheckpointMismatch if checkpoint `step` was written by another model config."""
   saved = mngr.restore(step, args=ocp.args.Composite(model=ocp.args.JsonRestore())).model
-  diff = _differences(saved, model_signature(config))
+  diff = differences(saved, model_signature(config))
   if diff:
     raise CheckpointMismatch(
         f"{mngr.directory}/{step} was written by a different model config, refusing to load "

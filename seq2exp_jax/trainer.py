@@ -43,8 +43,8 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: pathlib.Path) ->
   path = workdir / "config.json"
   if path.is_file():
     old = configs.from_json(path.read_text())
-    diff = checkpoint._differences(checkpoint.model_signature(old),  # pylint: disable=protected-access
-                                   checkpoint.model_signature(config))
+    diff = checkpoint.differences(checkpoint.model_signature(old),
+                                  checkpoint.model_signature(config))
     if diff:
       raise checkpoint.CheckpointMismatch(
           f"{workdir} holds a run of a different model ({'; '.join(diff)}); use another "
