@@ -94,12 +94,6 @@ def abstract(tree: Any) -> Any:
   return jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, tree)
 
 
-def write_json_atomic(path: pathlib.Path, payload: Any) -> None:
-  tmp = path.with_name(f".{path.name}.tmp")
-  tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-  os.replace(tmp, path)
-
-
 def load_run(workdir: str | os.PathLike, which: str = "best"
              ) -> tuple[ml_collections.ConfigDict, Any, int]:
   """(config, params, step) of a finished or running workdir, from its best checkpoint

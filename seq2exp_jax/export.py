@@ -21,7 +21,6 @@ import io
 import json
 import os
 import pathlib
-import tempfile
 import zipfile
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -29,6 +28,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from seq2exp_jax.atomic import atomic_output
 from seq2exp_jax.serving import (EXPORTED, FORMAT_NAME, FORMAT_VERSION, MANIFEST, PARAMS,
                                  unflatten_params)
 
@@ -109,19 +109,12 @@ def _dim(d) -> int | str | None:
 
 def _write_atomic(out_path: pathlib.Path, members: dict[str, bytes]) -> None:
   """Writes a zip of `members` to a temp file beside `out_path`, then renames it over."""
-  fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
-  try:
-    with os.fdopen(fd, "wb") as f:
-      with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name, data in members.items():
-          zf.writestr(name, data)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, out_path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
+  with atomic_output(out_path) as tmp, open(tmp, "wb") as f:
+    with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+      for name, data in members.items():
+        zf.writestr(name, data)
+    f.flush()
+    os.fsync(f.fileno())
 
 
 def export_predictor(apply_fn: Callable[[Any, dict[str, jax.Array]], dict[str, jax.Array]],

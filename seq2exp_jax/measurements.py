@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import pathlib
 from typing import Any
 
 import tqdm
+
+from seq2exp_jax import atomic
 
 
 class MetricWriter:
@@ -44,9 +45,7 @@ class MetricWriter:
       return
     keep = [line for line in self.path.read_text().splitlines(keepends=True)
             if line.strip() and json.loads(line)["step"] <= step]
-    tmp = self.path.with_name(f".{self.path.name}.tmp")
-    tmp.write_text("".join(keep))
-    os.replace(tmp, self.path)
+    atomic.write_text(self.path, "".join(keep))
 
   def close(self) -> None:
     if self._tb is not None:

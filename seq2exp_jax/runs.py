@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import pathlib
 from typing import Any, Sequence
 
 import ml_collections
 import numpy as np
 
-from seq2exp_jax import checkpoint, configs
+from seq2exp_jax import atomic, checkpoint, configs
 
 
 EXPERIMENTS = pathlib.Path(__file__).resolve().parents[1] / "experiments"
@@ -40,7 +39,7 @@ def evaluate_workdir(workdir: str | pathlib.Path, split: str = "test",
                      make_eval_step(task, with_mask=task.has_mask))
   result = dict(metrics, step=step, checkpoint=which, split=split,
                 data=str(data_dir or config.data.dir))
-  checkpoint.write_json_atomic(eval_file(workdir, split), result)
+  atomic.write_json(eval_file(workdir, split), result)
   return result
 
 
@@ -57,7 +56,7 @@ def run_one(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
   train_and_evaluate(config, workdir)
   result = evaluate_workdir(workdir, split)
   result["trained_steps"] = int(config.train.steps)
-  checkpoint.write_json_atomic(done, result)
+  atomic.write_json(done, result)
   return result
 
 
@@ -122,8 +121,6 @@ def ablate(names: Sequence[str], seeds: int, root: pathlib.Path, variant: str | 
   with_mask = any("auprc" in r for runs in results.values() for r in runs)
   text = table(results, with_mask)
   root.mkdir(parents=True, exist_ok=True)
-  tmp = root / ".results.md.tmp"
-  tmp.write_text(f"{split} split, mean ± std over seeds\n\n" + text)
-  os.replace(tmp, root / "results.md")
-  checkpoint.write_json_atomic(root / "results.json", results)
+  atomic.write_text(root / "results.md", f"{split} split, mean ± std over seeds\n\n" + text)
+  atomic.write_json(root / "results.json", results)
   return results, text

@@ -14,16 +14,16 @@ Every file is written atomically: to a temp file in the same directory, then `os
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
 import pathlib
-import tempfile
 from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pyBigWig
+
+from seq2exp_jax.atomic import atomic_output
 
 # Windows of one cluster are max-combined this many bases at a time (4 MiB of float32).
 BLOCK_BASES = 1 << 20
@@ -116,21 +116,6 @@ def elements_from_mask(chrom: str, tss: int, mask, name: str, *, threshold: floa
     outside |= ignore
   runs = mask_runs(mask, threshold, min_length=min_length, ignore=outside)
   return [Element(chrom, offset + s, offset + e, name, mean) for s, e, mean, _ in runs]
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[pathlib.Path]:
-  """Yields a temp path beside `path`; on success it replaces `path`, on error it is removed
-  and `path` is left as it was."""
-  path = pathlib.Path(path)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-  os.close(fd)
-  try:
-    yield pathlib.Path(tmp)
-    os.replace(tmp, path)
-  except BaseException:
-    pathlib.Path(tmp).unlink(missing_ok=True)
-    raise
 
 
 def bed_line(element: Element) -> str:

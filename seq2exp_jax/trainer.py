@@ -22,7 +22,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from data_pipeline.loader import ShardedLoader, default_mesh
-from seq2exp_jax import checkpoint, configs
+from seq2exp_jax import atomic, checkpoint, configs
 from seq2exp_jax.evaluate import eval_loader, evaluate
 from seq2exp_jax.measurements import MetricWriter, progress_bar
 from seq2exp_jax.optim import learning_rate, make_optimizer
@@ -50,7 +50,7 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: pathlib.Path) ->
           f"{workdir} holds a run of a different model ({'; '.join(diff)}); use another "
           "--workdir")
   if jax.process_index() == 0:
-    checkpoint.write_json_atomic(path, json.loads(configs.to_json(config)))
+    atomic.write_json(path, json.loads(configs.to_json(config)))
 
 
 def load_generator(workdir: str) -> tuple[ml_collections.ConfigDict, Any]:
@@ -136,7 +136,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
           checkpoint.save(best_mngr, step, state, train_loader.get_state(), config)
           best_mngr.wait_until_finished()
           if jax.process_index() == 0:
-            checkpoint.write_json_atomic(best_file, best)
+            atomic.write_json(best_file, best)
         last_time = time.perf_counter()  # validation is not training throughput
       if step % tc.checkpoint_every == 0 or step == tc.steps:
         _check_finite(state)

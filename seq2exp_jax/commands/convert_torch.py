@@ -47,13 +47,12 @@ def load_state_dict(path: pathlib.Path, prefix: str | None):
 
 
 def run(args) -> int:
-  import os  # noqa: PLC0415
-  import tempfile  # noqa: PLC0415
 
   import jax  # noqa: PLC0415
   from flax import serialization  # noqa: PLC0415
 
   from seq2exp_jax import convert  # noqa: PLC0415
+  from seq2exp_jax.atomic import atomic_output  # noqa: PLC0415
   from seq2exp_jax import reference as ref  # noqa: PLC0415
 
   try:
@@ -65,10 +64,8 @@ def run(args) -> int:
     print(f"error: {e}", file=sys.stderr)
     return 1
   args.out.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=args.out.parent, prefix=args.out.name + ".tmp")
-  with os.fdopen(fd, "wb") as f:
-    f.write(serialization.msgpack_serialize(params))
-  os.replace(tmp, args.out)
+  with atomic_output(args.out) as tmp:
+    tmp.write_bytes(serialization.msgpack_serialize(params))
   n = sum(v.size for v in jax.tree_util.tree_leaves(params))
   print(f"wrote {args.out}: {model.kind} params, {n:,} values")
   return 0

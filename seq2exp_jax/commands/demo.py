@@ -65,7 +65,7 @@ def run(args) -> int:
   import jax  # noqa: PLC0415
   import numpy as np  # noqa: PLC0415
 
-  from seq2exp_jax import checkpoint  # noqa: PLC0415
+  from seq2exp_jax import atomic, checkpoint  # noqa: PLC0415
   from seq2exp_jax.runs import resolve_config, run_one, table  # noqa: PLC0415
 
   start = time.perf_counter()
@@ -93,7 +93,7 @@ def run(args) -> int:
   note = (f"\nMask AUPRC: planted causal bases outside the promoter; a random mask scores "
           f"their fraction, {causal:.4f}.\n" if causal is not None else "")
   print(text + note)
-  (args.workdir / "results.md").write_text(text + note)
+  atomic.write_text(args.workdir / "results.md", text + note)
 
   t = _step("export Seq2Exp-soft (jax.export, symbolic batch) and run it without the model")
   soft_dir = runs_dir / "seq2exp_soft" / f"seed_{args.seed}"

@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _write_csv(path: pathlib.Path, rows: list[dict]) -> None:
-  from seq2exp_jax.tracks import atomic_output  # noqa: PLC0415
+  from seq2exp_jax.atomic import atomic_output  # noqa: PLC0415
   with atomic_output(path) as tmp, open(tmp, "w", newline="") as f:
     writer = csv.DictWriter(f, fieldnames=["ensid", "chrom", "tss", "target", "prediction"])
     writer.writeheader()
@@ -48,7 +48,7 @@ def run(args) -> int:
   import numpy as np  # noqa: PLC0415
 
   from data_pipeline.tfds_builder import chrom_lengths  # noqa: PLC0415
-  from seq2exp_jax import checkpoint, plots, tracks  # noqa: PLC0415
+  from seq2exp_jax import atomic, checkpoint, plots, tracks  # noqa: PLC0415
   from seq2exp_jax.evaluate import batches, eval_loader  # noqa: PLC0415
   from seq2exp_jax.metrics import MaskMetrics, RegressionMetrics  # noqa: PLC0415
   from seq2exp_jax.task import build_task  # noqa: PLC0415
@@ -98,7 +98,7 @@ def run(args) -> int:
   metrics.update(step=step, checkpoint=args.which, split=args.split,
                  n_elements=len(elements) if windows else 0)
   _write_csv(out / "predictions.csv", rows)
-  checkpoint.write_json_atomic(out / "metrics.json", metrics)
+  atomic.write_json(out / "metrics.json", metrics)
   target = np.array([float(r["target"]) for r in rows])
   prediction = np.array([float(r["prediction"]) for r in rows])
   plots.scatter_predictions(out / "predicted_vs_observed.png", target, prediction,
