@@ -53,12 +53,12 @@ def measure(name: str, variant: str, length: int, batch: int, steps: int,
   sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
   batch_arrays = {k: jax.device_put(v, sharding) for k, v in host.items()}
   task = build_task(config)
-  tx = make_optimizer(config.optim, config.train.steps)
+  schedule = learning_rate(config.optim, config.train.steps)
+  tx = make_optimizer(config.optim, schedule)
   shapes = jax.eval_shape(lambda: init_state(task, tx, batch_arrays, 0))
   shardings = state_sharding(shapes, mesh, config.train.shard_params)
   state = jax.jit(lambda: init_state(task, tx, batch_arrays, 0), out_shardings=shardings)()
-  step = make_train_step(task, tx, learning_rate(config.optim, config.train.steps),
-                         shardings, mesh)
+  step = make_train_step(task, tx, schedule, shardings, mesh)
   t = time.perf_counter()
   state, terms = step(state, batch_arrays)
   jax.block_until_ready(terms["loss"])

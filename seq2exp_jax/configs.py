@@ -85,21 +85,20 @@ def baseline_args(variant: str | None, backbone: str, use_signals: bool) -> dict
 
 
 def experiment(variant: str | None, model_name: str, args: dict[str, Any],
-               data_dir: str | None = None, **sections: dict[str, Any]
-               ) -> ml_collections.ConfigDict:
+               **sections: dict[str, Any]) -> ml_collections.ConfigDict:
   """base_config() with the model, the variant's data and cadence, and section updates
   (e.g. mask={"source": "peaks"}, loss={"kl_weight": 0.0})."""
   c = base_config()
   c.model.name = model_name
   c.model.args = ml_collections.ConfigDict(args)
-  apply_variant(c, variant, data_dir)
+  apply_variant(c, variant)
   for name, values in sections.items():
     c[name].update(values)
   return c
 
 
-def apply_variant(c: ml_collections.ConfigDict, variant: str | None,
-                  data_dir: str | None = None) -> ml_collections.ConfigDict:
+def apply_variant(c: ml_collections.ConfigDict, variant: str | None
+                  ) -> ml_collections.ConfigDict:
   """Sets the data and training cadence of `variant`: paper (as is), smoke (CI: seconds) or
   synthetic (the CPU demo on `seq2exp synth --preset small`). Model sizes: SIZES."""
   variant = variant or "paper"
@@ -107,12 +106,12 @@ def apply_variant(c: ml_collections.ConfigDict, variant: str | None,
     raise ValueError(f"unknown config variant {variant!r}: expected one of {VARIANTS}")
   c.variant = variant
   if variant == "smoke":
-    c.data.dir = data_dir or ""
+    c.data.dir = ""  # tests point it at their tiny data set
     c.data.window = 1024
     c.train.update(steps=4, batch_size=8, eval_batch_size=8, dtype="float32", remat=False,
                    log_every=2, eval_every=4, checkpoint_every=2, progress=False)
   elif variant == "synthetic":
-    c.data.dir = data_dir or "runs/demo/tfds/geneexp/k562_16384/1.0.0"
+    c.data.dir = "runs/demo/tfds/geneexp/k562_16384/1.0.0"  # what `make demo` builds
     c.data.window = None
     # Sized so `make demo` trains three models within its 20 minutes on 2 CPU cores.
     c.train.update(steps=200, batch_size=8, eval_batch_size=16, dtype="float32",

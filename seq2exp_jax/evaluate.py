@@ -44,28 +44,47 @@ def batches(task: Task, params: Any, loader: ShardedLoader,
     out = eval_step(params, numeric(batch))
     host = {k: to_host(v) for k, v in out.items()}
     host["target"], host["valid"] = to_host(batch["target"]), to_host(batch["valid"])
-    if keep:
-      cropped = crop({k: batch[k] for k in ("dna",) + keep if k in batch}, window)
-      host.update({k: to_host(cropped[k]) for k in keep if k in cropped})
+    cropped = crop({k: batch[k] for k in keep if k in batch}, window)
+    host.update({k: to_host(v) for k, v in cropped.items()})
     for k in ("ensid", "chrom", "tss"):
       host[k] = batch[k]
     yield host
 
 
+def promoter(task: Task, length: int) -> np.ndarray:
+  """bool (L,): the centre the model forces to 1 (its center_len, at most the window)."""
+  center = int(task.config.model.args.get("center_len", 2000))
+  return central_positions(length, min(center, length))
+
+
+class SplitMetrics:
+  """Regression metrics of a split, plus mask metrics when batches carry a mask and the
+  planted truth; fed the host batches of `batches`."""
+
+  def __init__(self, task: Task):
+    self.task = task
+    self.regression = RegressionMetrics()
+    self.mask: MaskMetrics | None = None
+
+  def update(self, host: dict[str, Any]) -> None:
+    self.regression.update(host["target"], host["prediction"], host["valid"])
+    if "mask" in host and "truth" in host:
+      self.mask = self.mask or MaskMetrics()
+      self.mask.update(host["mask"], host["truth"] == 1, host["valid"],
+                       ignore=promoter(self.task, host["mask"].shape[1]))
+
+  def compute(self) -> dict[str, float]:
+    metrics = self.regression.compute()
+    if self.mask is not None:
+      metrics.update(self.mask.compute())
+    return metrics
+
+
 def evaluate(task: Task, params: Any, loader: ShardedLoader,
              eval_step: Callable[[Any, dict], dict]) -> dict[str, float]:
   """Metrics of `params` on every example of `loader` (an `eval_loader`)."""
-  regression, mask_metrics = RegressionMetrics(), None
+  metrics = SplitMetrics(task)
   with_truth = "truth" in loader.source[0]
   for host in batches(task, params, loader, eval_step, keep=("truth",) if with_truth else ()):
-    regression.update(host["target"], host["prediction"], host["valid"])
-    if "mask" in host and "truth" in host:
-      mask_metrics = mask_metrics or MaskMetrics()
-      length = host["mask"].shape[1]
-      center = int(task.config.model.args.get("center_len", 2000))
-      mask_metrics.update(host["mask"], host["truth"] == 1, host["valid"],
-                          ignore=central_positions(length, min(center, length)))
-  metrics = regression.compute()
-  if mask_metrics is not None:
-    metrics.update(mask_metrics.compute())
-  return metrics
+    metrics.update(host)
+  return metrics.compute()

@@ -30,9 +30,10 @@ def weight_decay_mask(params: Any) -> Any:
       lambda path, _: getattr(path[-1], "key", None) not in NO_WEIGHT_DECAY, params)
 
 
-def make_optimizer(optim: ml_collections.ConfigDict, steps: int
+def make_optimizer(optim: ml_collections.ConfigDict, schedule: optax.Schedule
                    ) -> optax.GradientTransformation:
+  """Clipping then AdamW following `schedule` (from `learning_rate`)."""
   return optax.chain(
       optax.clip_by_global_norm(optim.grad_clip),
-      optax.adamw(learning_rate(optim, steps), b1=optim.b1, b2=optim.b2,
+      optax.adamw(schedule, b1=optim.b1, b2=optim.b2,
                   weight_decay=optim.weight_decay, mask=weight_decay_mask))

@@ -24,8 +24,10 @@ def eval_file(workdir: pathlib.Path, split: str) -> pathlib.Path:
 
 def evaluate_workdir(workdir: str | pathlib.Path, split: str = "test",
                      data_dir: str | None = None, which: str = "best",
-                     batch_size: int | None = None) -> dict[str, Any]:
-  """Metrics of `workdir`'s `which` checkpoint on `split`; also written to eval_<split>.json."""
+                     batch_size: int | None = None, extra: dict[str, Any] | None = None
+                     ) -> dict[str, Any]:
+  """Metrics of `workdir`'s `which` checkpoint on `split`, with `extra` fields; also written
+  to eval_<split>.json."""
   from seq2exp_jax.evaluate import eval_loader, evaluate  # noqa: PLC0415
   from seq2exp_jax.task import build_task  # noqa: PLC0415
   from seq2exp_jax.train_step import make_eval_step  # noqa: PLC0415
@@ -38,7 +40,7 @@ def evaluate_workdir(workdir: str | pathlib.Path, split: str = "test",
   metrics = evaluate(task, params, eval_loader(config, split, data_dir=data_dir),
                      make_eval_step(task, with_mask=task.has_mask))
   result = dict(metrics, step=step, checkpoint=which, split=split,
-                data=str(data_dir or config.data.dir))
+                data=str(data_dir or config.data.dir), **(extra or {}))
   atomic.write_json(eval_file(workdir, split), result)
   return result
 
@@ -54,10 +56,7 @@ def run_one(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
     if result.get("trained_steps") == config.train.steps:
       return result
   train_and_evaluate(config, workdir)
-  result = evaluate_workdir(workdir, split)
-  result["trained_steps"] = int(config.train.steps)
-  atomic.write_json(done, result)
-  return result
+  return evaluate_workdir(workdir, split, extra={"trained_steps": int(config.train.steps)})
 
 
 def resolve_config(name: str, variant: str | None, seed: int, root: pathlib.Path,

@@ -65,9 +65,10 @@ def build_model(config: ml_collections.ConfigDict) -> nn.Module:
 
 def crop(batch: dict[str, Any], window: int | None) -> dict[str, Any]:
   """The central `window` bases of every per-base field (TSS stays at index window/2)."""
-  if window is None:
+  per_base = [k for k in PER_BASE if k in batch]
+  if window is None or not per_base:
     return batch
-  length = batch["dna"].shape[1]
+  length = batch[per_base[0]].shape[1]
   if window > length or window % 2:
     raise ValueError(f"data.window {window}: expected an even length <= the stored window "
                      f"{length}")

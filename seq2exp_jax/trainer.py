@@ -75,8 +75,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
   mesh = mesh or default_mesh()
   tc = config.train
   task = build_task(config, load_generator)
-  tx = make_optimizer(config.optim, tc.steps)
   schedule = learning_rate(config.optim, tc.steps)
+  tx = make_optimizer(config.optim, schedule)
   train_loader = ShardedLoader(config.data.dir, config.data.train_split, tc.batch_size,
                                mesh=mesh, seed=tc.seed, shuffle=True,
                                num_threads=config.data.num_threads,
@@ -115,8 +115,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
       if step % tc.sync_every == 0:
         # Bound the queue of dispatched steps (XLA:CPU collectives can stall otherwise).
         jax.block_until_ready(terms["loss"])
-      if step % tc.log_every == 0 or step == tc.steps:
-        _check_finite(state)
+      last = step == tc.steps
+      log_now, eval_now = last or step % tc.log_every == 0, last or step % tc.eval_every == 0
+      save_now = last or step % tc.checkpoint_every == 0
+      if log_now or eval_now or save_now:
+        _check_finite(state)  # nothing non-finite is logged as fine, validated or saved
+      if log_now:
         fetched = jax.device_get(pending)
         now = time.perf_counter()
         means = {k: float(np.mean([f[k] for f in fetched])) for k in fetched[0]}
@@ -126,8 +130,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
         bar.set_postfix(loss=f"{means['loss']:.4f}")
         result["train"] = means
         pending, last_time, last_step = [], now, step
-      if step % tc.eval_every == 0 or step == tc.steps:
-        _check_finite(state)
+      if eval_now:
         metrics = evaluate(task, state["params"], valid_loader, eval_step)
         writer.write(step, config.data.eval_split, metrics)
         result["valid"] = metrics
@@ -138,10 +141,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
           if jax.process_index() == 0:
             atomic.write_json(best_file, best)
         last_time = time.perf_counter()  # validation is not training throughput
-      if step % tc.checkpoint_every == 0 or step == tc.steps:
-        _check_finite(state)
+      if save_now:
         checkpoint.save(mngr, step, state, train_loader.get_state(), config)
-      if step >= tc.steps:
+      if last:
         break
   finally:
     bar.close()

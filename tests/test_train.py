@@ -95,7 +95,7 @@ def test_one_and_eight_devices_give_the_same_losses(data, tmp_path):
   np.testing.assert_allclose(losses[1, False], losses[8, True], rtol=1e-5, atol=1e-5)
 
 
-def test_sharded_params_are_split_over_devices(data):
+def test_sharded_params_are_split_over_devices():
   from seq2exp_jax.train_step import state_sharding  # pylint: disable=import-outside-toplevel
   mesh = jax.sharding.Mesh(np.array(jax.devices()), ("data",))
   tree = {"w": jax.ShapeDtypeStruct((16, 40), np.float32),

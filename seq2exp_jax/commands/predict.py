@@ -49,8 +49,7 @@ def run(args) -> int:
 
   from data_pipeline.tfds_builder import chrom_lengths  # noqa: PLC0415
   from seq2exp_jax import atomic, checkpoint, plots, tracks  # noqa: PLC0415
-  from seq2exp_jax.evaluate import batches, eval_loader  # noqa: PLC0415
-  from seq2exp_jax.metrics import MaskMetrics, RegressionMetrics  # noqa: PLC0415
+  from seq2exp_jax.evaluate import SplitMetrics, batches, eval_loader, promoter  # noqa
   from seq2exp_jax.task import build_task  # noqa: PLC0415
   from seq2exp_jax.train_step import make_eval_step  # noqa: PLC0415
   from seq2exp_jax.trainer import load_generator  # noqa: PLC0415
@@ -64,11 +63,10 @@ def run(args) -> int:
   loader = eval_loader(config, args.split, data_dir=args.data)
   with_truth = "truth" in loader.source[0]
   keep = ("signals", "peaks") + (("truth",) if with_truth else ())
-  center = int(config.model.args.get("center_len", 2000))
   rows, windows, elements, to_plot = [], [], [], []
-  regression, mask_metrics = RegressionMetrics(), MaskMetrics()
+  split_metrics = SplitMetrics(task)
   for host in batches(task, params, loader, make_eval_step(task, with_mask=True), keep=keep):
-    regression.update(host["target"], host["prediction"], host["valid"])
+    split_metrics.update(host)
     for i in np.flatnonzero(host["valid"]):
       chrom, tss, ensid = str(host["chrom"][i]), int(host["tss"][i]), str(host["ensid"][i])
       rows.append({"ensid": ensid, "chrom": chrom, "tss": tss,
@@ -77,24 +75,18 @@ def run(args) -> int:
       if "mask" not in host:
         continue
       mask = host["mask"][i]
-      length = mask.shape[0]
-      promoter = tracks.central_positions(length, min(center, length))
-      start = tracks.window_start(tss, length)
+      start = tracks.window_start(tss, mask.shape[0])
       windows.append((chrom, start, mask.astype(np.float32)))
       elements += tracks.elements_from_mask(
           chrom, tss, mask, ensid, threshold=args.threshold, min_length=args.min_length,
-          ignore=promoter, chrom_length=sizes.get(chrom))
-      if with_truth:
-        mask_metrics.update(mask[None], host["truth"][i][None] == 1, ignore=promoter)
+          ignore=promoter(task, mask.shape[0]), chrom_length=sizes.get(chrom))
       to_plot.append((float(host["target"][i]), ensid, chrom, start, mask,
                       {k: host[k][i] for k in keep}))
       to_plot = sorted(to_plot, reverse=True, key=lambda t: t[0])[:args.plot_genes]
 
   out = args.out
   out.mkdir(parents=True, exist_ok=True)
-  metrics = regression.compute()
-  if windows and with_truth:
-    metrics.update(mask_metrics.compute())
+  metrics = split_metrics.compute()
   metrics.update(step=step, checkpoint=args.which, split=args.split,
                  n_elements=len(elements) if windows else 0)
   _write_csv(out / "predictions.csv", rows)
