@@ -34,7 +34,7 @@ import tensorflow_datasets as tfds
 from data_pipeline.layout import CELL_FILES, GeneExpLayout
 from data_pipeline.peaks import load_peaks
 from data_pipeline.readers.errors import DataFormatError
-from data_pipeline.readers.genome import read_chrom_lengths
+from data_pipeline.readers.genome import check_chrom_lengths, read_chrom_lengths
 from data_pipeline.readers.tables import SPLITS, Gene, load_genes
 from data_pipeline.readers.window import WindowReader, check_window_length
 
@@ -202,11 +202,7 @@ def chrom_lengths(ds_dir: str | os.PathLike) -> dict[str, int]:
   lengths = metadata.get(CHROM_LENGTHS_KEY) if isinstance(metadata, dict) else None
   if not isinstance(lengths, dict) or not lengths:
     raise DataFormatError(f"{path}: no {CHROM_LENGTHS_KEY!r} object {{chrom: length}}; {hint}")
-  for chrom, length in lengths.items():
-    if not isinstance(length, int) or isinstance(length, bool) or length <= 0:
-      raise DataFormatError(f"{path}: {CHROM_LENGTHS_KEY}.{chrom} = {length!r}, expected a "
-                            "positive integer")
-  return lengths
+  return check_chrom_lengths(path, CHROM_LENGTHS_KEY, lengths)
 
 
 # array_record writer options by name. TFDS writes zstd-compressed records; reading 200 kb

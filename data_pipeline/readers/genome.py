@@ -40,13 +40,18 @@ def read_chrom_lengths(path: str | pathlib.Path, genome: str = "hg38") -> dict[s
   if not isinstance(data, dict) or not isinstance(data.get(genome), dict):
     raise DataFormatError(f"{path}: expected an object with key {genome!r} holding "
                           "{chrom: length}")
-  lengths = {}
-  for chrom, length in data[genome].items():
+  return check_chrom_lengths(path, genome, data[genome])
+
+
+def check_chrom_lengths(path: str | pathlib.Path, field: str, lengths: dict
+                        ) -> dict[str, int]:
+  """`lengths` ({chrom: length}, object `field` of JSON file `path`) if every length is a
+  positive integer, else DataFormatError naming the file, field and chromosome."""
+  for chrom, length in lengths.items():
     if not isinstance(length, int) or isinstance(length, bool) or length <= 0:
-      raise DataFormatError(f"{path}: {genome}.{chrom} = {length!r}, expected a positive "
+      raise DataFormatError(f"{path}: {field}.{chrom} = {length!r}, expected a positive "
                             "integer length")
-    lengths[chrom] = length
-  return lengths
+  return dict(lengths)
 
 
 class Genome:
