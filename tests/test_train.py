@@ -112,6 +112,17 @@ def test_bfloat16_compute_keeps_float32_params(data, tmp_path):
   assert np.isfinite(result["train"]["loss"]) and np.isfinite(result["valid"]["mse"])
   _, params, _ = checkpoint.load_run(tmp_path, "latest")
   assert {x.dtype for x in jax.tree_util.tree_leaves(params)} == {np.dtype(np.float32)}
+  # The backbones really compute in bf16 (their matmuls), the bottleneck in float32.
+  from seq2exp_jax.task import build_task  # pylint: disable=import-outside-toplevel
+  length = c.data.window
+  batch = {"dna": np.zeros((1, length, 4), np.float32),
+           "signals": np.zeros((1, length, 3), np.float32),
+           "blacklist": np.zeros((1, length), bool), "rna_feat": np.zeros((1, 9), np.float32),
+           "target": np.zeros((1,), np.float32)}
+  jaxpr = str(jax.make_jaxpr(lambda p: build_task(c).loss(p, batch, jax.random.PRNGKey(0)))(
+      params))
+  assert "dot_general" in jaxpr and "bf16" in jaxpr
+  assert "preferred_element_type=bfloat16" in jaxpr or "bf16[1," in jaxpr
 
 
 def _train_cmd(workdir, data, steps):
