@@ -28,15 +28,15 @@ ORIGINAL = {4096: (41.8, 5.1), 8192: (112.6, 9.7)}  # seconds, GiB (PyTorch, thi
 def measure(length: int, batch: int, dtype: str, steps: int, remat: bool) -> dict:
   import resource  # noqa: PLC0415
 
-  from seq2exp_jax import runtime  # noqa: PLC0415
+  from seq2exp_jax.commands import runtime  # noqa: PLC0415
   runtime.prefer_memory_saving_cpu_schedule()  # before JAX starts (see seq2exp_jax/runtime.py)
 
   import jax  # noqa: PLC0415
   import jax.numpy as jnp  # noqa: PLC0415
   import optax  # noqa: PLC0415
 
-  from seq2exp_jax.heads import smooth_l1  # noqa: PLC0415
-  from seq2exp_jax.seq2exp import Seq2Exp  # noqa: PLC0415
+  from seq2exp_jax.model.heads import smooth_l1  # noqa: PLC0415
+  from seq2exp_jax.model.seq2exp import Seq2Exp  # noqa: PLC0415
 
   model = Seq2Exp(d_model=128, n_gen_layer=4, n_enc_layer=4, center_len=min(2000, length),
                   remat=remat, dtype=jnp.dtype(dtype))

@@ -18,7 +18,7 @@ import time
 import jax
 import jax.numpy as jnp
 
-from seq2exp_jax import scan
+from seq2exp_jax.model import scan
 
 
 def _inputs(batch, length, inner, state):

@@ -25,16 +25,16 @@ def measure(name: str, variant: str, length: int, batch: int, steps: int,
             dtype: str | None) -> dict:
   import resource  # noqa: PLC0415
 
-  from seq2exp_jax import runtime  # noqa: PLC0415
+  from seq2exp_jax.commands import runtime  # noqa: PLC0415
   runtime.prefer_memory_saving_cpu_schedule()
   import jax  # noqa: PLC0415
   import numpy as np  # noqa: PLC0415
 
   from data_pipeline.loader import default_mesh  # noqa: PLC0415
-  from seq2exp_jax.optim import learning_rate, make_optimizer  # noqa: PLC0415
-  from seq2exp_jax.runs import resolve_config  # noqa: PLC0415
-  from seq2exp_jax.task import build_task  # noqa: PLC0415
-  from seq2exp_jax.train_step import init_state, make_train_step, state_sharding  # noqa
+  from seq2exp_jax.train.optim import learning_rate, make_optimizer  # noqa: PLC0415
+  from seq2exp_jax.ablation.driver import resolve_config  # noqa: PLC0415
+  from seq2exp_jax.train.task import build_task  # noqa: PLC0415
+  from seq2exp_jax.train.step import init_state, make_train_step, state_sharding  # noqa
 
   overrides = [f"train.dtype={dtype}"] if dtype else []
   config = resolve_config(name, variant, 0, None, overrides)

@@ -7,7 +7,7 @@ The paper's Table 1 row "Caduceus" (SPEC §3 lists only the with-signals row); d
 Seq2Exp's generator + predictor (8 blocks at paper size).
 """
 
-from seq2exp_jax import configs
+from seq2exp_jax.config import loader as configs
 
 
 def get_config(arg=None):

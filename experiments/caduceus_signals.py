@@ -8,7 +8,7 @@ Reproduces (fold 11, CAGE, 5 seeds): K562 MSE 0.1959, Pearson 0.8630; GM12878 MS
 Pearson 0.8928.
 """
 
-from seq2exp_jax import configs
+from seq2exp_jax.config import loader as configs
 
 
 def get_config(arg=None):

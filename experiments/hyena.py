@@ -7,7 +7,7 @@ centre pool + mRNA-feature head.
 The paper's Table 1 "HyenaDNA" row (not listed in SPEC §3).
 """
 
-from seq2exp_jax import configs
+from seq2exp_jax.config import loader as configs
 
 
 def get_config(arg=None):

@@ -6,7 +6,7 @@
 The paper's Table 1 "Mamba" row (not listed in SPEC §3).
 """
 
-from seq2exp_jax import configs
+from seq2exp_jax.config import loader as configs
 
 
 def get_config(arg=None):

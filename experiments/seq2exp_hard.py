@@ -8,7 +8,7 @@ Reproduces (fold 11, CAGE, 5 seeds): K562 MSE 0.1863, Pearson 0.8682; GM12878 MS
 Pearson 0.8916.
 """
 
-from seq2exp_jax import configs
+from seq2exp_jax.config import loader as configs
 
 
 def get_config(arg=None):

@@ -9,7 +9,7 @@ paper's ablation of the learned mask as a fixed input).
 paper reports this ablation in its analysis section; SPEC §3 gives no number for it.
 """
 
-from seq2exp_jax import configs
+from seq2exp_jax.config import loader as configs
 
 
 def get_config(arg=None):

@@ -8,7 +8,7 @@ Reproduces (fold 11, CAGE, mean of 5 seeds): K562 MSE 0.1856, Pearson 0.8723; GM
 (CI, one step on the tiny synthetic set), `:synthetic` (the CPU demo, `make demo`).
 """
 
-from seq2exp_jax import configs
+from seq2exp_jax.config import loader as configs
 
 
 def get_config(arg=None):

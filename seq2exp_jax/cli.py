@@ -12,8 +12,8 @@ import importlib
 import logging
 import sys
 
-from seq2exp_jax import runtime
-from seq2exp_jax.configs import split_overrides
+from seq2exp_jax.commands import runtime
+from seq2exp_jax.config.loader import split_overrides
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {

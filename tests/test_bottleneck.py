@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from seq2exp_jax import bottleneck
+from seq2exp_jax.model import bottleneck
 
 
 @pytest.mark.parametrize("alpha,beta", [(0.5, 2.0), (2.0, 3.0), (10.0, 90.0), (0.3, 0.4)])

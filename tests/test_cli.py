@@ -9,7 +9,7 @@ import pytest
 from flax import serialization
 
 from seq2exp_jax import cli
-from seq2exp_jax import reference as ref
+from seq2exp_jax.torch_port import reference as ref
 CASES = ["a_mamba", "b_bimamba", "c_caduceus", "d_seq2exp_soft", "f_geneexp_bimamba"]
 
 

@@ -6,8 +6,8 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from seq2exp_jax import configs
-from seq2exp_jax.task import build_model
+from seq2exp_jax.config import loader as configs
+from seq2exp_jax.train.task import build_model
 
 EXPERIMENTS = sorted(pathlib.Path(__file__).parents[1].glob("experiments/*.py"))
 NAMES = ["caduceus", "caduceus_signals", "hyena", "macs3_mask", "mamba", "seq2exp_hard",

@@ -17,14 +17,14 @@ import numpy as np
 import pytest
 
 import seq2exp_jax
-from seq2exp_jax import export as export_lib
-from seq2exp_jax import serving
-from seq2exp_jax.baselines import GeneExpModel
-from seq2exp_jax.export import export_predictor, flatten_params
-from seq2exp_jax.seq2exp import Seq2Exp
+from seq2exp_jax.outputs import export as export_lib
+from seq2exp_jax.outputs import serving
+from seq2exp_jax.model.baselines import GeneExpModel
+from seq2exp_jax.outputs.export import export_predictor, flatten_params
+from seq2exp_jax.model.seq2exp import Seq2Exp
 
 LENGTH = 64
-SERVING_PY = pathlib.Path(seq2exp_jax.__file__).parent / "serving.py"
+SERVING_PY = pathlib.Path(seq2exp_jax.__file__).parent / "outputs" / "serving.py"
 SMALL = dict(d_model=16, center_len=8)
 
 

@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seq2exp_jax import convert
-from seq2exp_jax import reference as ref
+from seq2exp_jax.torch_port import convert
+from seq2exp_jax.torch_port import reference as ref
 
 CASES = ["a_mamba", "b_bimamba", "c_caduceus", "d_seq2exp_soft", "f_geneexp_bimamba"]
 
@@ -101,7 +101,7 @@ def test_unsupported_option_is_refused(data_dir):
 
 
 def test_marginal_prior_matches_original_float32():
-  from seq2exp_jax.bottleneck import marginal_concentrations
+  from seq2exp_jax.model.bottleneck import marginal_concentrations
   assert marginal_concentrations(0.1, 10.0) == (10.0, pytest.approx(90.0, rel=1e-6))
   a, b = marginal_concentrations(0.45, 0.1)
   assert a == pytest.approx(0.1, rel=1e-6) and b == np.float32(0.12222224)

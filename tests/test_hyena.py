@@ -12,8 +12,8 @@ import optax
 import pytest
 import scipy.signal
 
-from seq2exp_jax.fft_conv import fft_causal_conv
-from seq2exp_jax.hyena import (ExponentialModulation, HyenaBackbone, HyenaFilter, HyenaOperator,
+from seq2exp_jax.model.fft_conv import fft_causal_conv
+from seq2exp_jax.model.hyena import (ExponentialModulation, HyenaBackbone, HyenaFilter, HyenaOperator,
                                PositionalEmbedding, ShortCausalConv)
 
 

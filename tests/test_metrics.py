@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from seq2exp_jax.metrics import MaskMetrics, RegressionMetrics
+from seq2exp_jax.evaluation.streaming import MaskMetrics, RegressionMetrics
 
 
 def test_regression_metrics_stream_and_merge():

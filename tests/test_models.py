@@ -7,10 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seq2exp_jax.baselines import GeneExpModel
-from seq2exp_jax.caduceus import Caduceus
-from seq2exp_jax.mamba import BiMamba, Mamba, dt_bias_init
-from seq2exp_jax.seq2exp import Seq2Exp, pack_selected, packed_promoter_mean
+from seq2exp_jax.model.baselines import GeneExpModel
+from seq2exp_jax.model.caduceus import Caduceus
+from seq2exp_jax.model.mamba import BiMamba, Mamba, dt_bias_init
+from seq2exp_jax.model.seq2exp import Seq2Exp, pack_selected, packed_promoter_mean
 
 KEY = jax.random.PRNGKey(0)
 

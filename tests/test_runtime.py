@@ -4,13 +4,13 @@ import os
 import subprocess
 import sys
 
-from seq2exp_jax import runtime
+from seq2exp_jax.commands import runtime
 
 
 def test_flag_added_before_jax_starts():
   env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
   env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
-  code = ("from seq2exp_jax import runtime; assert runtime.prefer_memory_saving_cpu_schedule();"
+  code = ("from seq2exp_jax.commands import runtime; assert runtime.prefer_memory_saving_cpu_schedule();"
           "import os, jax; print(os.environ['XLA_FLAGS']); print(jax.device_count())")
   out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                        check=True).stdout.split()

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seq2exp_jax import scan
+from seq2exp_jax.model import scan
 
 
 def _inputs(batch, length, inner, state, seed=0):

@@ -15,8 +15,9 @@ from conftest_data import tiny_synthetic
 from data_pipeline import tfds_builder
 from data_pipeline.layout import GeneExpLayout
 from data_pipeline.readers.genome import read_chrom_lengths
-from seq2exp_jax import plots, tracks
-from seq2exp_jax.tracks import Element
+from seq2exp_jax.outputs import plots
+from seq2exp_jax.outputs import genome_tracks as tracks
+from seq2exp_jax.outputs.genome_tracks import Element
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -69,7 +70,7 @@ def test_mask_runs_match_brute_force():
 
 
 def test_central_positions_are_the_models_promoter():
-  from seq2exp_jax.heads import centre_start  # pylint: disable=import-outside-toplevel
+  from seq2exp_jax.model.heads import centre_start  # pylint: disable=import-outside-toplevel
   assert np.flatnonzero(tracks.central_positions(10, 4)).tolist() == [3, 4, 5, 6]
   assert np.flatnonzero(tracks.central_positions(10, 3)).tolist() == [3, 4, 5]
   assert not tracks.central_positions(10, 0).any()

@@ -17,10 +17,13 @@ import pytest
 
 from conftest_data import tiny_synthetic
 from data_pipeline.tfds_builder import chrom_lengths
-from seq2exp_jax import checkpoint, cli, configs, tracks
-from seq2exp_jax.measurements import read_metrics
-from seq2exp_jax.serving import ExportedPredictor
-from seq2exp_jax.trainer import NonFiniteError, train_and_evaluate
+from seq2exp_jax.train import checkpoint
+from seq2exp_jax import cli
+from seq2exp_jax.config import loader as configs
+from seq2exp_jax.outputs import genome_tracks as tracks
+from seq2exp_jax.train.metric_writer import read_metrics
+from seq2exp_jax.outputs.serving import ExportedPredictor
+from seq2exp_jax.train.trainer import NonFiniteError, train_and_evaluate
 
 REPO = pathlib.Path(__file__).parents[1]
 NAMES = ["seq2exp_soft", "seq2exp_hard", "caduceus", "caduceus_signals", "mamba", "hyena",
@@ -96,7 +99,7 @@ def test_one_and_eight_devices_give_the_same_losses(data, tmp_path):
 
 
 def test_sharded_params_are_split_over_devices():
-  from seq2exp_jax.train_step import state_sharding  # pylint: disable=import-outside-toplevel
+  from seq2exp_jax.train.step import state_sharding  # pylint: disable=import-outside-toplevel
   mesh = jax.sharding.Mesh(np.array(jax.devices()), ("data",))
   tree = {"w": jax.ShapeDtypeStruct((16, 40), np.float32),
           "b": jax.ShapeDtypeStruct((3,), np.float32)}
@@ -113,7 +116,7 @@ def test_bfloat16_compute_keeps_float32_params(data, tmp_path):
   _, params, _ = checkpoint.load_run(tmp_path, "latest")
   assert {x.dtype for x in jax.tree_util.tree_leaves(params)} == {np.dtype(np.float32)}
   # The backbones really compute in bf16 (their matmuls), the bottleneck in float32.
-  from seq2exp_jax.task import build_task  # pylint: disable=import-outside-toplevel
+  from seq2exp_jax.train.task import build_task  # pylint: disable=import-outside-toplevel
   length = c.data.window
   batch = {"dna": np.zeros((1, length, 4), np.float32),
            "signals": np.zeros((1, length, 3), np.float32),
@@ -222,7 +225,7 @@ def test_eval_predict_and_export(soft_run, data, tmp_path, capsys):
   artifact = tmp_path / "soft.s2x"
   assert cli.main(["export", "--workdir", str(workdir), "--out", str(artifact)]) == 0
   served = ExportedPredictor.load(artifact)
-  from seq2exp_jax.task import build_task  # pylint: disable=import-outside-toplevel
+  from seq2exp_jax.train.task import build_task  # pylint: disable=import-outside-toplevel
   config, params, _ = checkpoint.load_run(workdir)
   task = build_task(config)
   rng = np.random.default_rng(0)

@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-  from seq2exp_jax.runs import ablate  # noqa: PLC0415
+  from seq2exp_jax.ablation.driver import ablate  # noqa: PLC0415
   names = [n.strip() for n in args.configs.split(",") if n.strip()]
   _, text = ablate(names, args.seeds, args.workdir, args.variant, args.config_overrides,
                    args.split)

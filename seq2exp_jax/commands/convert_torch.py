@@ -51,9 +51,9 @@ def run(args) -> int:
   import jax  # noqa: PLC0415
   from flax import serialization  # noqa: PLC0415
 
-  from seq2exp_jax import convert  # noqa: PLC0415
-  from seq2exp_jax.atomic import atomic_output  # noqa: PLC0415
-  from seq2exp_jax import reference as ref  # noqa: PLC0415
+  from seq2exp_jax.torch_port import convert  # noqa: PLC0415
+  from data_pipeline.io import atomic_output  # noqa: PLC0415
+  from seq2exp_jax.torch_port import reference as ref  # noqa: PLC0415
 
   try:
     state, prefix = load_state_dict(args.checkpoint, args.prefix)

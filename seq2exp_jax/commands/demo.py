@@ -65,8 +65,10 @@ def run(args) -> int:
   import jax  # noqa: PLC0415
   import numpy as np  # noqa: PLC0415
 
-  from seq2exp_jax import atomic, checkpoint  # noqa: PLC0415
-  from seq2exp_jax.runs import resolve_config, run_one, table  # noqa: PLC0415
+  from data_pipeline import io as atomic
+
+  from seq2exp_jax.train import checkpoint  # noqa: PLC0415
+  from seq2exp_jax.ablation.driver import resolve_config, run_one, table  # noqa: PLC0415
 
   start = time.perf_counter()
   ds_dir, truth = _data(args)
@@ -101,8 +103,8 @@ def run(args) -> int:
   artifact.parent.mkdir(parents=True, exist_ok=True)
   if cli.main(["export", "--workdir", str(soft_dir), "--out", str(artifact)]):
     return 1
-  from seq2exp_jax.serving import ExportedPredictor  # noqa: PLC0415
-  from seq2exp_jax.task import build_task  # noqa: PLC0415
+  from seq2exp_jax.outputs.serving import ExportedPredictor  # noqa: PLC0415
+  from seq2exp_jax.train.task import build_task  # noqa: PLC0415
   served = ExportedPredictor.load(artifact)
   config, params, _ = checkpoint.load_run(soft_dir)
   rng = np.random.default_rng(args.seed)

@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-  from seq2exp_jax.runs import evaluate_workdir  # noqa: PLC0415
+  from seq2exp_jax.ablation.driver import evaluate_workdir  # noqa: PLC0415
   result = evaluate_workdir(args.workdir, args.split, args.data, args.which, args.batch_size)
   print(f"{args.workdir} ({args.which} checkpoint, step {result['step']}) on {args.split}, "
         f"{int(result['n'])} genes:")

@@ -44,10 +44,10 @@ def window_of(config, window: int | None) -> int:
 def run(args) -> int:
   import numpy as np  # noqa: PLC0415
 
-  from seq2exp_jax import checkpoint  # noqa: PLC0415
-  from seq2exp_jax.export import export_predictor  # noqa: PLC0415
-  from seq2exp_jax.task import build_task  # noqa: PLC0415
-  from seq2exp_jax.trainer import load_generator  # noqa: PLC0415
+  from seq2exp_jax.train import checkpoint  # noqa: PLC0415
+  from seq2exp_jax.outputs.export import export_predictor  # noqa: PLC0415
+  from seq2exp_jax.train.task import build_task  # noqa: PLC0415
+  from seq2exp_jax.train.trainer import load_generator  # noqa: PLC0415
 
   config, params, step = checkpoint.load_run(args.workdir, args.which)
   config.train.remat = False  # inference only

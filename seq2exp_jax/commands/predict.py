@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _write_csv(path: pathlib.Path, rows: list[dict]) -> None:
-  from seq2exp_jax.atomic import atomic_output  # noqa: PLC0415
+  from data_pipeline.io import atomic_output  # noqa: PLC0415
   with atomic_output(path) as tmp, open(tmp, "w", newline="") as f:
     writer = csv.DictWriter(f, fieldnames=["ensid", "chrom", "tss", "target", "prediction"])
     writer.writeheader()
@@ -48,11 +48,14 @@ def run(args) -> int:
   import numpy as np  # noqa: PLC0415
 
   from data_pipeline.tfds_builder import chrom_lengths  # noqa: PLC0415
-  from seq2exp_jax import atomic, checkpoint, plots, tracks  # noqa: PLC0415
-  from seq2exp_jax.evaluate import SplitMetrics, batches, eval_loader, promoter  # noqa
-  from seq2exp_jax.task import build_task  # noqa: PLC0415
-  from seq2exp_jax.train_step import make_eval_step  # noqa: PLC0415
-  from seq2exp_jax.trainer import load_generator  # noqa: PLC0415
+  from data_pipeline import io as atomic
+  from seq2exp_jax.train import checkpoint
+  from seq2exp_jax.outputs import plots
+  from seq2exp_jax.outputs import genome_tracks as tracks  # noqa: PLC0415
+  from seq2exp_jax.evaluation.evaluate import SplitMetrics, batches, eval_loader, promoter  # noqa
+  from seq2exp_jax.train.task import build_task  # noqa: PLC0415
+  from seq2exp_jax.train.step import make_eval_step  # noqa: PLC0415
+  from seq2exp_jax.train.trainer import load_generator  # noqa: PLC0415
 
   if jax.process_count() > 1:
     raise SystemExit("predict runs on one host (it writes one set of files)")

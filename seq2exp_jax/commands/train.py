@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load(spec: str, overrides: list[str]):
-  from seq2exp_jax import configs  # noqa: PLC0415
+  from seq2exp_jax.config import loader as configs  # noqa: PLC0415
   return configs.apply_overrides(configs.load_config(spec), overrides)
 
 
@@ -33,7 +33,7 @@ def run(args) -> int:
   import jax  # noqa: PLC0415
   if args.distributed:
     jax.distributed.initialize()
-  from seq2exp_jax.trainer import train_and_evaluate  # noqa: PLC0415
+  from seq2exp_jax.train.trainer import train_and_evaluate  # noqa: PLC0415
   config = load(args.config, args.config_overrides)
   result = train_and_evaluate(config, args.workdir)
   if jax.process_index() == 0:

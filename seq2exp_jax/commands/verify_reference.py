@@ -24,8 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
   import jax  # noqa: PLC0415  (heavy; only once the command runs)
 
-  from seq2exp_jax import convert  # noqa: PLC0415
-  from seq2exp_jax import reference as ref  # noqa: PLC0415
+  from seq2exp_jax.torch_port import convert  # noqa: PLC0415
+  from seq2exp_jax.torch_port import reference as ref  # noqa: PLC0415
 
   try:
     case = ref.GoldenCase.load(args.npz, args.config)

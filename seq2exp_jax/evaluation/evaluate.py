@@ -12,9 +12,9 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from data_pipeline.loader import ShardedLoader
-from seq2exp_jax.metrics import MaskMetrics, RegressionMetrics
-from seq2exp_jax.task import Task, crop, numeric
-from seq2exp_jax.tracks import central_positions
+from seq2exp_jax.evaluation.streaming import MaskMetrics, RegressionMetrics
+from seq2exp_jax.train.task import Task, crop, numeric
+from seq2exp_jax.outputs.genome_tracks import central_positions
 
 
 def to_host(x: jax.Array) -> np.ndarray:

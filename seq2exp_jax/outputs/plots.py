@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after selecting the backend)
 import numpy as np  # noqa: E402
 
-from seq2exp_jax.atomic import atomic_output  # noqa: E402
+from data_pipeline.io import atomic_output  # noqa: E402
 
 # Continuous tracks longer than this are max-pooled into this many bins for drawing.
 MAX_BINS = 2000

@@ -28,8 +28,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from seq2exp_jax.atomic import atomic_output
-from seq2exp_jax.serving import (EXPORTED, FORMAT_NAME, FORMAT_VERSION, MANIFEST, PARAMS,
+from data_pipeline.io import atomic_output
+from seq2exp_jax.outputs.serving import (EXPORTED, FORMAT_NAME, FORMAT_VERSION, MANIFEST, PARAMS,
                                  unflatten_params)
 
 PLATFORMS = ("cpu", "cuda", "rocm", "tpu")

@@ -17,8 +17,8 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from seq2exp_jax import mamba as mamba_lib
-from seq2exp_jax import scan as scan_lib
+from seq2exp_jax.model import mamba as mamba_lib
+from seq2exp_jax.model import scan as scan_lib
 
 Dtype = Any
 MIXERS = {"bimamba": mamba_lib.BiMamba, "mamba": mamba_lib.Mamba}

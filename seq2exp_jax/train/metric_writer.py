@@ -10,7 +10,7 @@ from typing import Any
 
 import tqdm
 
-from seq2exp_jax import atomic
+from data_pipeline import io as atomic
 
 
 class MetricWriter:

@@ -34,7 +34,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from seq2exp_jax.fft_conv import fft_causal_conv
+from seq2exp_jax.model.fft_conv import fft_causal_conv
 
 Dtype = Any
 INIT_STD = 0.02

@@ -19,11 +19,11 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from seq2exp_jax import bottleneck
-from seq2exp_jax import scan as scan_lib
-from seq2exp_jax.scan import torch_softplus
-from seq2exp_jax.caduceus import Caduceus
-from seq2exp_jax.heads import ExpressionHead, centre_mean, centre_start, embedding_dense
+from seq2exp_jax.model import bottleneck
+from seq2exp_jax.model import scan as scan_lib
+from seq2exp_jax.model.scan import torch_softplus
+from seq2exp_jax.model.caduceus import Caduceus
+from seq2exp_jax.model.heads import ExpressionHead, centre_mean, centre_start, embedding_dense
 
 Dtype = Any
 

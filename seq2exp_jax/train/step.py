@@ -23,7 +23,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from seq2exp_jax.task import Task, crop, numeric
+from seq2exp_jax.train.task import Task, crop, numeric
 
 CHECKED = ("loss", "huber", "kl", "continuity", "grad_norm")
 

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import pyBigWig
 
-from seq2exp_jax.atomic import atomic_output
+from data_pipeline.io import atomic_output
 
 # Windows of one cluster are max-combined this many bases at a time (4 MiB of float32).
 BLOCK_BASES = 1 << 20

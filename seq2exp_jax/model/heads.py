@@ -11,7 +11,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from seq2exp_jax.mamba import torch_linear_init
+from seq2exp_jax.model.mamba import torch_linear_init
 
 Dtype = Any
 

@@ -18,10 +18,10 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from seq2exp_jax import scan as scan_lib
-from seq2exp_jax.caduceus import Caduceus
-from seq2exp_jax.heads import ExpressionHead, centre_mean, embedding_dense
-from seq2exp_jax.hyena import HyenaBackbone
+from seq2exp_jax.model import scan as scan_lib
+from seq2exp_jax.model.caduceus import Caduceus
+from seq2exp_jax.model.heads import ExpressionHead, centre_mean, embedding_dense
+from seq2exp_jax.model.hyena import HyenaBackbone
 
 Dtype = Any
 BACKBONES = ("caduceus", "mamba", "hyena")

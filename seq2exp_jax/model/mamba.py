@@ -15,7 +15,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from seq2exp_jax import scan as scan_lib
+from seq2exp_jax.model import scan as scan_lib
 
 Dtype = Any
 

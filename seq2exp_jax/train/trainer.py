@@ -22,12 +22,14 @@ import numpy as np
 from jax.sharding import Mesh
 
 from data_pipeline.loader import ShardedLoader, default_mesh
-from seq2exp_jax import atomic, checkpoint, configs
-from seq2exp_jax.evaluate import eval_loader, evaluate
-from seq2exp_jax.measurements import MetricWriter, progress_bar
-from seq2exp_jax.optim import learning_rate, make_optimizer
-from seq2exp_jax.task import build_task, numeric
-from seq2exp_jax.train_step import (init_state, make_eval_step, make_train_step,
+from data_pipeline import io as atomic
+from seq2exp_jax.train import checkpoint
+from seq2exp_jax.config import loader as configs
+from seq2exp_jax.evaluation.evaluate import eval_loader, evaluate
+from seq2exp_jax.train.metric_writer import MetricWriter, progress_bar
+from seq2exp_jax.train.optim import learning_rate, make_optimizer
+from seq2exp_jax.train.task import build_task, numeric
+from seq2exp_jax.train.step import (init_state, make_eval_step, make_train_step,
                                     nonfinite_names, state_sharding)
 
 log = logging.getLogger(__name__)

@@ -12,10 +12,14 @@ from typing import Any, Sequence
 import ml_collections
 import numpy as np
 
-from seq2exp_jax import atomic, checkpoint, configs
+from data_pipeline import io as atomic
+
+from seq2exp_jax.train import checkpoint
+
+from seq2exp_jax.config import loader as configs
 
 
-EXPERIMENTS = pathlib.Path(__file__).resolve().parents[1] / "experiments"
+EXPERIMENTS = pathlib.Path(__file__).resolve().parents[2] / "experiments"
 
 
 def eval_file(workdir: pathlib.Path, split: str) -> pathlib.Path:
@@ -28,10 +32,10 @@ def evaluate_workdir(workdir: str | pathlib.Path, split: str = "test",
                      ) -> dict[str, Any]:
   """Metrics of `workdir`'s `which` checkpoint on `split`, with `extra` fields; also written
   to eval_<split>.json."""
-  from seq2exp_jax.evaluate import eval_loader, evaluate  # noqa: PLC0415
-  from seq2exp_jax.task import build_task  # noqa: PLC0415
-  from seq2exp_jax.train_step import make_eval_step  # noqa: PLC0415
-  from seq2exp_jax.trainer import load_generator  # noqa: PLC0415
+  from seq2exp_jax.evaluation.evaluate import eval_loader, evaluate  # noqa: PLC0415
+  from seq2exp_jax.train.task import build_task  # noqa: PLC0415
+  from seq2exp_jax.train.step import make_eval_step  # noqa: PLC0415
+  from seq2exp_jax.train.trainer import load_generator  # noqa: PLC0415
   workdir = pathlib.Path(workdir)
   config, params, step = checkpoint.load_run(workdir, which)
   if batch_size:
@@ -48,7 +52,7 @@ def evaluate_workdir(workdir: str | pathlib.Path, split: str = "test",
 def run_one(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
             split: str = "test") -> dict[str, Any]:
   """Trains `config` in `workdir` unless already finished, then evaluates on `split`."""
-  from seq2exp_jax.trainer import train_and_evaluate  # noqa: PLC0415
+  from seq2exp_jax.train.trainer import train_and_evaluate  # noqa: PLC0415
   workdir = pathlib.Path(workdir)
   done = eval_file(workdir, split)
   if done.is_file():

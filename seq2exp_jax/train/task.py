@@ -16,9 +16,9 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from seq2exp_jax.baselines import GeneExpModel
-from seq2exp_jax.heads import smooth_l1
-from seq2exp_jax.seq2exp import Seq2Exp
+from seq2exp_jax.model.baselines import GeneExpModel
+from seq2exp_jax.model.heads import smooth_l1
+from seq2exp_jax.model.seq2exp import Seq2Exp
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 # Per-base batch fields (B, L, ...): cropped together to the config's window.

@@ -20,12 +20,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seq2exp_jax import convert
-from seq2exp_jax.baselines import GeneExpModel
-from seq2exp_jax.caduceus import Caduceus
-from seq2exp_jax.heads import smooth_l1
-from seq2exp_jax.mamba import BiMamba, Mamba
-from seq2exp_jax.seq2exp import Seq2Exp
+from seq2exp_jax.torch_port import convert
+from seq2exp_jax.model.baselines import GeneExpModel
+from seq2exp_jax.model.caduceus import Caduceus
+from seq2exp_jax.model.heads import smooth_l1
+from seq2exp_jax.model.mamba import BiMamba, Mamba
+from seq2exp_jax.model.seq2exp import Seq2Exp
 
 # Options of the original Seq2Exp config that our port implements only at these values.
 SEQ2EXP_FIXED_OPTIONS: dict[str, Any] = {
