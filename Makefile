@@ -24,7 +24,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/scan.py
-	$(BIN)/python benchmarks/model_step.py
+	$(BIN)/python benchmarks/train_step.py
 	$(BIN)/python benchmarks/loader.py
 
 clean:

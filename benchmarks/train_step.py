@@ -1,13 +1,21 @@
-"""Examples/s of the full training step of `seq2exp train` (the trainer's own jitted,
-donated step: forward, backward, clipping, AdamW with its weight-decay mask, the loss terms
-and the non-finite bookkeeping) on random inputs, for several experiment configs side by
-side, each in its own subprocess (so one's memory does not count against another).
+"""The full training step of `seq2exp train` (the trainer's own state and jitted, donated
+step: forward, backward, clipping, AdamW with its weight-decay mask, the loss terms and the
+non-finite bookkeeping) on random inputs: seconds per step, examples/s, XLA's compiled temp
+memory and the process's peak memory, side by side for several configs or window lengths,
+each in its own subprocess (so one's memory does not count against another).
 
-    .venv/bin/python benchmarks/train_step.py                        # synthetic sizes
-    .venv/bin/python benchmarks/train_step.py --paper --length 200000 --batch 1 --steps 1
+    .venv/bin/python benchmarks/train_step.py                       # synthetic sizes, L 16,384
+    .venv/bin/python benchmarks/train_step.py --paper --configs seq2exp_soft \\
+        --lengths 4096,8192,16384 --batch 1 --dtype float32          # vs the original
+    .venv/bin/python benchmarks/train_step.py --paper --configs seq2exp_soft \\
+        --lengths 200000 --batch 1 --steps 1 --dtype float32
 
---paper uses the paper-size config (D=128, 4 + 4 layers, remat) with its dtype
-(bfloat16) unless --dtype is given; on CPU use --dtype float32 (XLA:CPU emulates bf16).
+--paper uses the paper-size config (D=128, 4 + 4 layers, remat) with its dtype (bfloat16)
+unless --dtype is given; on CPU use --dtype float32 (XLA:CPU emulates bf16). XLA:CPU uses
+its memory-minimising scheduler, as the `seq2exp` commands do
+(seq2exp_jax/commands/runtime.py). At paper size the original PyTorch code's numbers,
+measured on the same 2-core machine, print alongside: 41.8 s / 5.1 GiB per step at 4,096,
+112.6 s / 9.7 GiB at 8,192; 16,384 did not fit in 24 GiB.
 """
 
 from __future__ import annotations
@@ -19,10 +27,11 @@ import sys
 import time
 
 DEFAULT = "seq2exp_soft,caduceus_signals,macs3_mask"
+ORIGINAL = {4096: (41.8, 5.1), 8192: (112.6, 9.7)}  # s/step, GiB (PyTorch, this machine)
 
 
 def measure(name: str, variant: str, length: int, batch: int, steps: int,
-            dtype: str | None) -> dict:
+            dtype: str | None, remat: bool | None) -> dict:
   import resource  # noqa: PLC0415
 
   from seq2exp_jax.commands import runtime  # noqa: PLC0415
@@ -30,28 +39,29 @@ def measure(name: str, variant: str, length: int, batch: int, steps: int,
   import jax  # noqa: PLC0415
   import numpy as np  # noqa: PLC0415
 
+  from data_pipeline.batch import NUM_RNA_FEATURES, NUM_SIGNALS, Batch  # noqa: PLC0415
   from data_pipeline.loader import default_mesh  # noqa: PLC0415
-  from seq2exp_jax.train.optim import learning_rate, make_optimizer  # noqa: PLC0415
   from seq2exp_jax.ablation.driver import resolve_config  # noqa: PLC0415
-  from seq2exp_jax.train.task import build_task  # noqa: PLC0415
+  from seq2exp_jax.train.optim import learning_rate, make_optimizer  # noqa: PLC0415
   from seq2exp_jax.train.step import init_state, make_train_step, state_sharding  # noqa
+  from seq2exp_jax.train.task import build_task  # noqa: PLC0415
 
   overrides = [f"train.dtype={dtype}"] if dtype else []
+  overrides += [f"train.remat={remat}"] if remat is not None else []
   config = resolve_config(name, variant, 0, None, overrides)
-  config.model.args.center_len = min(config.model.args.center_len, length // 2)
-  if config.model.args.get("pos_enc"):
-    config.model.args.seq_range = length
+  config.model.center_len = min(config.model.center_len, length // 2)
   mesh = default_mesh()
   rng = np.random.default_rng(0)
-  host = {"dna": np.eye(4, dtype=np.float32)[rng.integers(0, 4, (batch, length))],
-          "signals": rng.gamma(0.5, 2.0, (batch, length, 3)).astype(np.float32),
-          "blacklist": np.zeros((batch, length), bool),
-          "includelist": np.ones((batch, length), bool),
-          "peaks": rng.random((batch, length)) < 0.03,
-          "rna_feat": rng.normal(size=(batch, 9)).astype(np.float32),
-          "target": rng.normal(size=(batch,)).astype(np.float32)}
+  host = Batch(dna=np.eye(4, dtype=np.float32)[rng.integers(0, 4, (batch, length))],
+               signals=rng.gamma(0.5, 2.0, (batch, length, NUM_SIGNALS)).astype(np.float32),
+               rna_feat=rng.normal(size=(batch, NUM_RNA_FEATURES)).astype(np.float32),
+               blacklist=np.zeros((batch, length), bool),
+               includelist=np.ones((batch, length), bool),
+               peaks=rng.random((batch, length)) < 0.03,
+               target=rng.normal(size=(batch,)).astype(np.float32),
+               valid=np.ones((batch,), bool))
   sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
-  batch_arrays = {k: jax.device_put(v, sharding) for k, v in host.items()}
+  batch_arrays = jax.device_put(host, sharding)
   task = build_task(config)
   schedule = learning_rate(config.optim, config.train.steps)
   tx = make_optimizer(config.optim, schedule)
@@ -59,6 +69,7 @@ def measure(name: str, variant: str, length: int, batch: int, steps: int,
   shardings = state_sharding(shapes, mesh, config.train.shard_params)
   state = jax.jit(lambda: init_state(task, tx, batch_arrays, 0), out_shardings=shardings)()
   step = make_train_step(task, tx, schedule, shardings, mesh)
+  memory = step.lower(state, batch_arrays).compile().memory_analysis()
   t = time.perf_counter()
   state, terms = step(state, batch_arrays)
   jax.block_until_ready(terms["loss"])
@@ -74,6 +85,7 @@ def measure(name: str, variant: str, length: int, batch: int, steps: int,
           "dtype": config.train.dtype, "remat": bool(config.train.remat),
           "seconds_per_step": best, "examples_per_second": batch / best,
           "first_step_seconds": compile_s, "loss": float(terms["loss"]),
+          "temp_gib": getattr(memory, "temp_size_in_bytes", float("nan")) / 2**30,
           "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
           "devices": f"{jax.device_count()} x {jax.devices()[0].device_kind}"}
 
@@ -82,37 +94,46 @@ def main() -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--configs", default=DEFAULT)
   parser.add_argument("--paper", action="store_true", help="paper-size configs")
-  parser.add_argument("--length", type=int, default=16_384)
+  parser.add_argument("--lengths", default="16384", help="comma-separated window lengths")
   parser.add_argument("--batch", type=int, default=8)
   parser.add_argument("--steps", type=int, default=3)
   parser.add_argument("--dtype", choices=["float32", "bfloat16"])
-  parser.add_argument("--one", help=argparse.SUPPRESS)  # child process
+  parser.add_argument("--remat", choices=["true", "false"], help="default: the config's")
+  parser.add_argument("--one", help=argparse.SUPPRESS)  # child process: config
+  parser.add_argument("--length", type=int, help=argparse.SUPPRESS)  # child process
   args = parser.parse_args()
   variant = "paper" if args.paper else "synthetic"
+  remat = None if args.remat is None else args.remat == "true"
   if args.one:
     print(json.dumps(measure(args.one, variant, args.length, args.batch, args.steps,
-                             args.dtype)))
+                             args.dtype, remat)))
     return 0
   rows = []
   for name in args.configs.split(","):
-    cmd = [sys.executable, __file__, "--one", name, "--length", str(args.length), "--batch",
-           str(args.batch), "--steps", str(args.steps)] + (["--paper"] if args.paper else []) + (
-               ["--dtype", args.dtype] if args.dtype else [])
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode:
-      print(f"{name}: failed\n{proc.stderr[-3000:]}", file=sys.stderr)
-      continue
-    rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    print(json.dumps(rows[-1]), file=sys.stderr)
+    for length in (int(n) for n in args.lengths.split(",")):
+      cmd = [sys.executable, __file__, "--one", name, "--length", str(length), "--batch",
+             str(args.batch), "--steps", str(args.steps)]
+      cmd += (["--paper"] if args.paper else []) + (["--dtype", args.dtype] if args.dtype
+                                                    else [])
+      cmd += ["--remat", args.remat] if args.remat else []
+      proc = subprocess.run(cmd, capture_output=True, text=True)
+      if proc.returncode:
+        print(f"{name} L={length}: failed\n{proc.stderr[-3000:]}", file=sys.stderr)
+        continue
+      rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+      print(json.dumps(rows[-1]), file=sys.stderr)
   if not rows:
     return 1
-  print(f"\nfull train step, L={args.length:,}, batch {args.batch}, {rows[0]['devices']}")
-  print(f"{'config':<32} {'dtype':>9} {'s/step':>8} {'examples/s':>11} {'peak GiB':>9} "
-        f"{'vs first':>9}")
+  print(f"\nfull train step, batch {args.batch}, {rows[0]['devices']}")
+  print(f"{'config':<28} {'L':>8} {'dtype':>9} {'s/step':>8} {'examples/s':>11} "
+        f"{'temp GiB':>9} {'peak GiB':>9} {'vs first':>9} {'vs original':>12}")
   for r in rows:
-    print(f"{r['config']:<32} {r['dtype']:>9} {r['seconds_per_step']:>8.2f} "
-          f"{r['examples_per_second']:>11.2f} {r['peak_gib']:>9.2f} "
-          f"{r['examples_per_second'] / rows[0]['examples_per_second']:>8.2f}x")
+    original = ORIGINAL.get(r["length"]) if args.paper and args.batch == 1 else None
+    vs = (f"{original[0] / r['seconds_per_step']:.1f}x, {original[1] / r['peak_gib']:.1f}x"
+          if original else "")
+    print(f"{r['config']:<28} {r['length']:>8,} {r['dtype']:>9} {r['seconds_per_step']:>8.2f} "
+          f"{r['examples_per_second']:>11.2f} {r['temp_gib']:>9.2f} {r['peak_gib']:>9.2f} "
+          f"{r['examples_per_second'] / rows[0]['examples_per_second']:>8.2f}x {vs:>12}")
   return 0
 
 

@@ -1,9 +1,10 @@
-"""Sharded, resumable loader of the prepared GeneExp data set (SPEC §6), without TensorFlow.
+"""Sharded, resumable loader of the prepared GeneExp data set, without TensorFlow.
 
 grain reads the TFDS array_record data source with worker threads; each process reads only
-its own examples of every global batch; the batch becomes global `jax.Array`s sharded along
-the `data` mesh axis (`jax.make_array_from_process_local_data`), and `dna` is expanded to
-one-hot on device (uint8 crosses host->device: 16x fewer bytes than float32 one-hot).
+its own examples of every global batch, cropped on the host to the window the model reads;
+the batch becomes a `Batch` of global `jax.Array`s sharded along the `data` mesh axis
+(`jax.make_array_from_process_local_data`), and `dna` is expanded to one-hot on device
+(uint8 crosses host->device: 16x fewer bytes than float32 one-hot).
 
 Order: epoch e visits the examples in a permutation drawn from (seed, e) (numpy's PCG64
 seeded with [seed, e], computed once per epoch); step s of the run holds positions [s*B, (s+1)*B) of that sequence. The position is
@@ -18,6 +19,7 @@ them with `valid` = False, so every example is seen exactly once.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 import queue
@@ -31,8 +33,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-# Features that stay on the host (prediction output); everything else becomes a jax.Array.
-HOST_FEATURES = ("ensid", "chrom", "tss")
+from data_pipeline.batch import Batch, Genes, crop
+
+# Features that stay on the host (gene identities); everything else becomes a jax.Array.
+HOST_FEATURES = tuple(f.name for f in dataclasses.fields(Genes))
 
 
 def default_mesh() -> Mesh:
@@ -60,7 +64,7 @@ def open_split(data: str | os.PathLike | Any, split: str) -> Sequence[dict[str, 
 _SCALAR_DTYPES = {"target": np.float32, "tss": np.int64}
 
 
-def _to_host(example: dict[str, Any]) -> dict[str, Any]:
+def _decode_example(example: dict[str, Any]) -> dict[str, Any]:
   """TFDS numpy example -> plain numpy (text decoded to str, scalars as 0-d arrays)."""
   out = {}
   for k, v in example.items():
@@ -93,21 +97,19 @@ def one_hot_dna(dna: jax.Array) -> jax.Array:
 
 
 class ShardedLoader:
-  """Iterates global batches of one split; see the module docstring for the order.
+  """Iterates global batches of one split as `Batch`es (see data_pipeline/batch.py; `genes`
+  holds this process's rows only); see the module docstring for the order.
 
-  Each batch is a dict:
-    dna: float32 (B, L, 4) one-hot; signals: float32 (B, L, 3);
-    blacklist, includelist, peaks: bool (B, L); truth: uint8 (B, L) (synthetic data only);
-    rna_feat: float32 (B, 9); target: float32 (B,); valid: bool (B,)   -- global jax.Arrays
-    ensid, chrom: str (b,); tss: int64 (b,)   -- numpy, this process's b = B/P rows only
+  window: the central crop of the stored window every batch holds (None: all of it).
   """
 
   def __init__(self, data: str | os.PathLike | Any, split: str, global_batch_size: int,
                mesh: Mesh | None = None, seed: int = 0, shuffle: bool = True,
                num_epochs: int | None = None, drop_remainder: bool = True,
-               num_threads: int = 2, prefetch: int = 2):
+               num_threads: int = 2, prefetch: int = 2, window: int | None = None):
     self.source = open_split(data, split)
     self.split = split
+    self.window = window
     self.num_examples = len(self.source)
     self.mesh = default_mesh() if mesh is None else mesh
     self.global_batch_size = int(global_batch_size)
@@ -135,7 +137,7 @@ class ShardedLoader:
     self.num_threads, self.prefetch = num_threads, prefetch
     self.sharding = NamedSharding(self.mesh, P("data"))
     self._one_hot = jax.jit(one_hot_dna, out_shardings=self.sharding)
-    self._blank = _blank(_to_host(self.source[0]))
+    self._blank = _blank(self._decode(self.source[0]))
     self._permutations: dict[int, np.ndarray] = {}  # epoch -> order; small LRU below
     self._lock = threading.Lock()
     self._step = 0
@@ -185,13 +187,21 @@ class ShardedLoader:
 
   # ------------------------------------------------------------------ reading
 
+  def _decode(self, example: dict[str, Any]) -> dict[str, Any]:
+    return crop(_decode_example(example), self.window)
+
+  @property
+  def stored_window(self) -> int:
+    """The window length the data set stores (before the crop to `window`)."""
+    return int(np.shape(self.source[0]["dna"])[0])
+
   def _read(self, position: int) -> dict[str, Any]:
     index = self.example_index(position)
     if index < 0:
       example = dict(self._blank)
       example["valid"] = np.bool_(False)
     else:
-      example = _to_host(self.source[index])
+      example = self._decode(self.source[index])
       example["valid"] = np.bool_(True)
     return example
 
@@ -205,18 +215,15 @@ class ShardedLoader:
         prefetch_buffer_size=max(1, self.prefetch) * self.local_batch_size))
     return iter(ds.batch(self.local_batch_size, drop_remainder=True, batch_fn=_stack))
 
-  def to_global(self, host: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Host batch -> global jax.Arrays (sharded on `data`), one-hot dna; strings stay."""
-    batch: dict[str, Any] = {}
-    for key, value in host.items():
-      if key in HOST_FEATURES:
-        batch[key] = value
-      else:
-        batch[key] = jax.make_array_from_process_local_data(self.sharding, value)
-    batch["dna"] = self._one_hot(batch["dna"])
-    return batch
+  def to_global(self, host: dict[str, np.ndarray]) -> Batch:
+    """Host batch -> a Batch of global jax.Arrays (sharded on `data`), one-hot dna; the gene
+    identities stay on the host."""
+    arrays = {key: jax.make_array_from_process_local_data(self.sharding, value)
+              for key, value in host.items() if key not in HOST_FEATURES}
+    arrays["dna"] = self._one_hot(arrays["dna"])
+    return Batch(**arrays, genes=Genes(**{k: host[k] for k in HOST_FEATURES}))
 
-  def __iter__(self) -> Iterator[dict[str, Any]]:
+  def __iter__(self) -> Iterator[Batch]:
     """Global batches from the current state; device transfer runs `prefetch` ahead."""
     host = self.host_batches(self._step)
     if self.prefetch <= 0:

@@ -1,15 +1,24 @@
-"""Caduceus (BiMamba) on one-hot DNA alone, centre pool + mRNA-feature head.
+"""Caduceus (BiMamba) on one-hot DNA alone, promoter pool + mRNA-feature head.
 
     seq2exp train --config experiments/caduceus.py --workdir runs/caduceus \
         --config.data.dir=tfds_data/geneexp/k562_200000/1.0.0
 
-The paper's Table 1 row "Caduceus" (SPEC §3 lists only the with-signals row); depth =
-Seq2Exp's generator + predictor (8 blocks at paper size).
+The paper's Table 1 row "Caduceus" (docs/method.md, "Published numbers", lists only the
+with-signals row); depth = Seq2Exp's generator + predictor (8 blocks at paper size).
 """
 
-from seq2exp_jax.config import loader as configs
+from . import common
 
 
 def get_config(arg=None):
-  return configs.experiment(arg, "baseline", configs.baseline_args(arg, "caduceus", False),
-                            loss={"kl_weight": 0.0})
+  c = common.recipe(arg)
+  # Width, blocks per backbone, state size, promoter: the same in every row of the table.
+  d_model, layers, d_state, center_len = {
+      "paper": (128, 4, 16, 2000), "synthetic": (16, 1, 8, 2000),
+      "smoke": (16, 1, 4, 128)}[c.variant]
+  # Baselines get 2 * layers blocks: the depth of Seq2Exp's generator + predictor.
+  c.model = common.model(
+      name="baseline",
+      backbone=dict(kind="caduceus", d_model=d_model, d_state=d_state),
+      n_layer=2 * layers, center_len=center_len, use_signals=False)
+  return c

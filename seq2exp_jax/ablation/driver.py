@@ -1,22 +1,23 @@
-"""Runs of experiments as used by `ablate` and `demo`: train one config for one seed in its
-own workdir (resumable; a finished run is skipped), evaluate its best checkpoint on the test
-split, and summarise runs as the paper's Table 1 (mean ± std over seeds)."""
+"""The ablation driver of `ablate` and `demo`: train one config for one seed in its own
+workdir (resumable; a finished run is skipped), evaluate its best checkpoint on the test
+split, and summarise runs as the paper's Table 1 (`table.py`)."""
 
 from __future__ import annotations
 
 import json
-import math
 import pathlib
 from typing import Any, Sequence
 
 import ml_collections
-import numpy as np
 
-from data_pipeline import io as atomic
-
-from seq2exp_jax.train import checkpoint
-
+from data_pipeline import io
+from seq2exp_jax.ablation.table import table
 from seq2exp_jax.config import loader as configs
+from seq2exp_jax.evaluation.evaluate import eval_loader, evaluate
+from seq2exp_jax.train import checkpoint
+from seq2exp_jax.train.step import make_eval_step
+from seq2exp_jax.train.task import build_task
+from seq2exp_jax.train.trainer import load_generator, train_and_evaluate
 
 
 EXPERIMENTS = pathlib.Path(__file__).resolve().parents[2] / "experiments"
@@ -32,27 +33,22 @@ def evaluate_workdir(workdir: str | pathlib.Path, split: str = "test",
                      ) -> dict[str, Any]:
   """Metrics of `workdir`'s `which` checkpoint on `split`, with `extra` fields; also written
   to eval_<split>.json."""
-  from seq2exp_jax.evaluation.evaluate import eval_loader, evaluate  # noqa: PLC0415
-  from seq2exp_jax.train.task import build_task  # noqa: PLC0415
-  from seq2exp_jax.train.step import make_eval_step  # noqa: PLC0415
-  from seq2exp_jax.train.trainer import load_generator  # noqa: PLC0415
   workdir = pathlib.Path(workdir)
   config, params, step = checkpoint.load_run(workdir, which)
-  if batch_size:
-    config.train.eval_batch_size = batch_size
   task = build_task(config, load_generator)
-  metrics = evaluate(task, params, eval_loader(config, split, data_dir=data_dir),
-                     make_eval_step(task, with_mask=task.has_mask))
+  dc = config.data
+  loader = eval_loader(data_dir or dc.dir, split, batch_size or config.train.eval_batch_size,
+                       window=dc.window, num_threads=dc.num_threads, prefetch=dc.prefetch)
+  metrics = evaluate(make_eval_step(task), params, loader, task.center_len)
   result = dict(metrics, step=step, checkpoint=which, split=split,
                 data=str(data_dir or config.data.dir), **(extra or {}))
-  atomic.write_json(eval_file(workdir, split), result)
+  io.write_json(eval_file(workdir, split), result)
   return result
 
 
 def run_one(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
             split: str = "test") -> dict[str, Any]:
   """Trains `config` in `workdir` unless already finished, then evaluates on `split`."""
-  from seq2exp_jax.train.trainer import train_and_evaluate  # noqa: PLC0415
   workdir = pathlib.Path(workdir)
   done = eval_file(workdir, split)
   if done.is_file():
@@ -81,34 +77,6 @@ def resolve_config(name: str, variant: str | None, seed: int, root: pathlib.Path
   return config
 
 
-METRICS = (("mse", "MSE"), ("mae", "MAE"), ("pearson", "Pearson"), ("spearman", "Spearman"))
-MASK_METRICS = (("auprc", "mask AUPRC"), ("mask_ratio", "mask ratio"))
-
-
-def _mean_std(values: list[float]) -> str:
-  values = [v for v in values if v is not None and not math.isnan(v)]
-  if not values:
-    return "–"
-  if len(values) == 1:
-    return f"{values[0]:.4f}"
-  return f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f}"
-
-
-def table(results: dict[str, list[dict[str, Any]]], with_mask: bool,
-          extra_rows: dict[str, dict[str, str]] | None = None) -> str:
-  """Markdown: one row per experiment, mean ± std (sample std) over its seeds; extra_rows
-  {label: {metric key: text}} adds reference rows (e.g. the noise ceiling's Pearson)."""
-  cols = METRICS + (MASK_METRICS if with_mask else ())
-  lines = ["| Method | seeds | " + " | ".join(c[1] for c in cols) + " |",
-           "|---|---:|" + "---:|" * len(cols)]
-  for name, runs in results.items():
-    cells = [_mean_std([r.get(k) for r in runs]) for k, _ in cols]
-    lines.append(f"| {name} | {len(runs)} | " + " | ".join(cells) + " |")
-  for label, cells in (extra_rows or {}).items():
-    lines.append(f"| {label} | | " + " | ".join(cells.get(k, "") for k, _ in cols) + " |")
-  return "\n".join(lines) + "\n"
-
-
 def ablate(names: Sequence[str], seeds: int, root: pathlib.Path, variant: str | None,
            overrides: Sequence[str] = (), split: str = "test") -> tuple[dict, str]:
   """Runs everything; returns ({name: [result per seed]}, the Markdown table)."""
@@ -124,6 +92,6 @@ def ablate(names: Sequence[str], seeds: int, root: pathlib.Path, variant: str | 
   with_mask = any("auprc" in r for runs in results.values() for r in runs)
   text = table(results, with_mask)
   root.mkdir(parents=True, exist_ok=True)
-  atomic.write_text(root / "results.md", f"{split} split, mean ± std over seeds\n\n" + text)
-  atomic.write_json(root / "results.json", results)
+  io.write_text(root / "results.md", f"{split} split, mean ± std over seeds\n\n" + text)
+  io.write_json(root / "results.json", results)
   return results, text

@@ -65,10 +65,10 @@ def run(args) -> int:
   import jax  # noqa: PLC0415
   import numpy as np  # noqa: PLC0415
 
-  from data_pipeline import io as atomic
-
+  from data_pipeline import io  # noqa: PLC0415
+  from seq2exp_jax.ablation.driver import resolve_config, run_one  # noqa: PLC0415
+  from seq2exp_jax.ablation.table import table  # noqa: PLC0415
   from seq2exp_jax.train import checkpoint  # noqa: PLC0415
-  from seq2exp_jax.ablation.driver import resolve_config, run_one, table  # noqa: PLC0415
 
   start = time.perf_counter()
   ds_dir, truth = _data(args)
@@ -95,7 +95,7 @@ def run(args) -> int:
   note = (f"\nMask AUPRC: planted causal bases outside the promoter; a random mask scores "
           f"their fraction, {causal:.4f}.\n" if causal is not None else "")
   print(text + note)
-  atomic.write_text(args.workdir / "results.md", text + note)
+  io.write_text(args.workdir / "results.md", text + note)
 
   t = _step("export Seq2Exp-soft (jax.export, symbolic batch) and run it without the model")
   soft_dir = runs_dir / "seq2exp_soft" / f"seed_{args.seed}"
@@ -103,6 +103,7 @@ def run(args) -> int:
   artifact.parent.mkdir(parents=True, exist_ok=True)
   if cli.main(["export", "--workdir", str(soft_dir), "--out", str(artifact)]):
     return 1
+  from data_pipeline.batch import NUM_RNA_FEATURES, NUM_SIGNALS, Batch  # noqa: PLC0415
   from seq2exp_jax.outputs.serving import ExportedPredictor  # noqa: PLC0415
   from seq2exp_jax.train.task import build_task  # noqa: PLC0415
   served = ExportedPredictor.load(artifact)
@@ -110,11 +111,11 @@ def run(args) -> int:
   rng = np.random.default_rng(args.seed)
   length = served.input_specs["dna"][0][1]
   inputs = {"dna": np.eye(4, dtype=np.float32)[rng.integers(0, 4, (2, length))],
-            "signals": rng.gamma(0.5, 2.0, (2, length, 3)).astype(np.float32),
+            "signals": rng.gamma(0.5, 2.0, (2, length, NUM_SIGNALS)).astype(np.float32),
             "blacklist": np.zeros((2, length), bool),
-            "rna_feat": rng.normal(size=(2, 9)).astype(np.float32)}
-  gap = np.abs(served(inputs)["prediction"]
-               - np.asarray(build_task(config).apply(params, inputs).prediction)).max()
+            "rna_feat": rng.normal(size=(2, NUM_RNA_FEATURES)).astype(np.float32)}
+  model_prediction = build_task(config).apply(params, Batch(**inputs)).prediction
+  gap = np.abs(served(inputs)["prediction"] - np.asarray(model_prediction)).max()
   print(f"served vs model on 2 random windows: max |difference| {gap:.2e} "
         f"({time.perf_counter() - t:.0f} s)")
 
@@ -133,7 +134,8 @@ def run(args) -> int:
   print(f"\ndone in {(time.perf_counter() - start) / 60:.1f} min. Outputs under "
         f"{args.workdir}:\n  results.md            the comparison table\n"
         f"  runs/<model>/seed_{args.seed}/   config.json, metrics.jsonl, checkpoints/, best/, "
-        f"eval_test.json\n  export/seq2exp_soft.s2x   run it with seq2exp_jax/serving.py\n"
+        f"eval_test.json\n  export/seq2exp_soft.s2x   run it with "
+        "seq2exp_jax/outputs/serving.py\n"
         f"  predict/              predictions.csv, mask.bw, elements.bed, "
         f"predicted_vs_observed.png, genes/*.png")
   return 0

@@ -1,8 +1,8 @@
 """`seq2exp export --workdir DIR --out FILE`: the trained predictor as a `jax.export`
 artifact (StableHLO with a symbolic batch dimension) plus its params, in one file that
-`seq2exp_jax/serving.py` runs without the model code:
+`seq2exp_jax/outputs/serving.py` runs without the model code:
 
-    python seq2exp_jax/serving.py FILE inputs.npz outputs.npz
+    python seq2exp_jax/outputs/serving.py FILE inputs.npz outputs.npz
 
 Inputs: dna float32 (B, L, 4) one-hot, signals float32 (B, L, 3), blacklist bool (B, L),
 rna_feat float32 (B, 9) (and peaks bool (B, L) for the MACS3-mask model); outputs:
@@ -42,10 +42,11 @@ def window_of(config, window: int | None) -> int:
 
 
 def run(args) -> int:
-  import numpy as np  # noqa: PLC0415
+  import jax  # noqa: PLC0415
 
-  from seq2exp_jax.train import checkpoint  # noqa: PLC0415
+  from data_pipeline.batch import Batch  # noqa: PLC0415
   from seq2exp_jax.outputs.export import export_predictor  # noqa: PLC0415
+  from seq2exp_jax.train import checkpoint  # noqa: PLC0415
   from seq2exp_jax.train.task import build_task  # noqa: PLC0415
   from seq2exp_jax.train.trainer import load_generator  # noqa: PLC0415
 
@@ -53,24 +54,29 @@ def run(args) -> int:
   config.train.remat = False  # inference only
   task = build_task(config, load_generator)
   length = window_of(config, args.window)
-  inputs = {"dna": np.zeros((1, length, 4), np.float32),
-            "signals": np.zeros((1, length, 3), np.float32),
-            "blacklist": np.zeros((1, length), bool),
-            "rna_feat": np.zeros((1, 9), np.float32)}
+  example = Batch.zeros(1, length)
+  inputs = {"dna": example.dna, "signals": example.signals, "blacklist": example.blacklist,
+            "rna_feat": example.rna_feat}
   if config.mask.source == "peaks":
-    inputs["peaks"] = np.zeros((1, length), bool)
-  outputs = ("prediction", "mask") if task.has_mask else ("prediction",)
+    inputs["peaks"] = example.blacklist  # bool (1, L)
+  # The exported function's params: the trained ones and, for a fixed mask read from a
+  # trained generator, that generator's (arguments of the artifact, listed in its manifest).
+  variables = {"params": params} if task.frozen is None else {"params": params,
+                                                              "frozen": task.frozen}
+  has_mask = jax.eval_shape(lambda: task.apply(params, Batch(**inputs))).mask is not None
+  outputs = ("prediction", "mask") if has_mask else ("prediction",)
 
-  def apply_fn(p, batch):
-    out = task.apply(p, batch, train=False)
-    return {"prediction": out.prediction, **({"mask": out.mask} if task.has_mask else {})}
+  def apply_fn(v, arrays):
+    out = task.apply(v["params"], Batch(**arrays), frozen=v.get("frozen"))
+    return {"prediction": out.prediction, **({"mask": out.mask} if has_mask else {})}
 
   platforms = tuple(args.platforms.split(",")) if args.platforms else None
-  path = export_predictor(apply_fn, params, inputs, args.out, outputs=outputs,
+  path = export_predictor(apply_fn, variables, inputs, args.out, outputs=outputs,
                           platforms=platforms, metadata={
                               "experiment": config.experiment, "variant": config.variant,
                               "step": step, "checkpoint": args.which, "window": length,
                               "config": config.to_dict()})
   print(f"exported {config.experiment} (step {step}, window {length:,}) to {path} "
-        f"({path.stat().st_size / 2**20:.1f} MiB); run it with seq2exp_jax/serving.py")
+        f"({path.stat().st_size / 2**20:.1f} MiB); run it with "
+        "seq2exp_jax/outputs/serving.py")
   return 0

@@ -47,14 +47,15 @@ def run(args) -> int:
   import jax  # noqa: PLC0415
   import numpy as np  # noqa: PLC0415
 
+  from data_pipeline import io  # noqa: PLC0415
   from data_pipeline.tfds_builder import chrom_lengths  # noqa: PLC0415
-  from data_pipeline import io as atomic
-  from seq2exp_jax.train import checkpoint
-  from seq2exp_jax.outputs import plots
+  from seq2exp_jax.evaluation.evaluate import SplitMetrics, batches, eval_loader  # noqa
+  from seq2exp_jax.model.promoter import promoter_positions  # noqa: PLC0415
   from seq2exp_jax.outputs import genome_tracks as tracks  # noqa: PLC0415
-  from seq2exp_jax.evaluation.evaluate import SplitMetrics, batches, eval_loader, promoter  # noqa
-  from seq2exp_jax.train.task import build_task  # noqa: PLC0415
+  from seq2exp_jax.outputs import plots  # noqa: PLC0415
+  from seq2exp_jax.train import checkpoint  # noqa: PLC0415
   from seq2exp_jax.train.step import make_eval_step  # noqa: PLC0415
+  from seq2exp_jax.train.task import build_task  # noqa: PLC0415
   from seq2exp_jax.train.trainer import load_generator  # noqa: PLC0415
 
   if jax.process_count() > 1:
@@ -63,12 +64,13 @@ def run(args) -> int:
   task = build_task(config, load_generator)
   sizes = (tracks.read_chrom_sizes(args.chrom_sizes) if args.chrom_sizes
            else chrom_lengths(args.data))
-  loader = eval_loader(config, args.split, data_dir=args.data)
-  with_truth = "truth" in loader.source[0]
-  keep = ("signals", "peaks") + (("truth",) if with_truth else ())
+  loader = eval_loader(args.data, args.split, config.train.eval_batch_size,
+                       window=config.data.window, num_threads=config.data.num_threads,
+                       prefetch=config.data.prefetch)
+  keep = ("signals", "peaks", "truth")
   rows, windows, elements, to_plot = [], [], [], []
-  split_metrics = SplitMetrics(task)
-  for host in batches(task, params, loader, make_eval_step(task, with_mask=True), keep=keep):
+  split_metrics = SplitMetrics(task.center_len)
+  for host in batches(make_eval_step(task), params, loader, keep=keep):
     split_metrics.update(host)
     for i in np.flatnonzero(host["valid"]):
       chrom, tss, ensid = str(host["chrom"][i]), int(host["tss"][i]), str(host["ensid"][i])
@@ -82,9 +84,10 @@ def run(args) -> int:
       windows.append((chrom, start, mask.astype(np.float32)))
       elements += tracks.elements_from_mask(
           chrom, tss, mask, ensid, threshold=args.threshold, min_length=args.min_length,
-          ignore=promoter(task, mask.shape[0]), chrom_length=sizes.get(chrom))
+          ignore=promoter_positions(mask.shape[0], task.center_len),
+          chrom_length=sizes.get(chrom))
       to_plot.append((float(host["target"][i]), ensid, chrom, start, mask,
-                      {k: host[k][i] for k in keep}))
+                      {k: host[k][i] for k in keep if k in host}))
       to_plot = sorted(to_plot, reverse=True, key=lambda t: t[0])[:args.plot_genes]
 
   out = args.out
@@ -93,7 +96,7 @@ def run(args) -> int:
   metrics.update(step=step, checkpoint=args.which, split=args.split,
                  n_elements=len(elements) if windows else 0)
   _write_csv(out / "predictions.csv", rows)
-  atomic.write_json(out / "metrics.json", metrics)
+  io.write_json(out / "metrics.json", metrics)
   target = np.array([float(r["target"]) for r in rows])
   prediction = np.array([float(r["prediction"]) for r in rows])
   plots.scatter_predictions(out / "predicted_vs_observed.png", target, prediction,
@@ -102,7 +105,7 @@ def run(args) -> int:
   written = ["predictions.csv", "metrics.json", "predicted_vs_observed.png"]
   if windows:
     tracks.write_mask_bigwig(out / "mask.bw", sizes, windows)
-    tracks.write_bed(out / "elements.bed", elements)
+    tracks.write_elements(out / "elements.bed", elements)
     (out / "genes").mkdir(exist_ok=True)
     for _, ensid, chrom, start, mask, fields in to_plot:
       intervals = {"MACS3 peaks": fields["peaks"].astype(bool)}

@@ -1,69 +1,55 @@
-"""Baselines with Seq2Exp's head: a backbone over the whole window, then centre pool ->
+"""Baselines with Seq2Exp's head: a backbone over the whole window, then promoter pool ->
 concat mRNA features -> MLP.
 
 * Caduceus with signals: the original `GeneExpBiMamba` (one-hot and signals concatenated,
   then Linear(4 + S -> D)); param names `input_layer`, `caduceus/...`, `pToExpr/...`.
 * Caduceus without signals: the same on one-hot DNA alone.
-* Mamba: unidirectional Mamba blocks (`mamba/...`).
-* Hyena: HyenaDNA blocks (`hyena/...`).
+* Mamba: unidirectional Mamba blocks (`mamba/...`); Hyena: HyenaDNA blocks (`hyena/...`).
 
-The fixed-mask baselines (MACS3 peaks; top-k of a trained generator) are Seq2Exp's own
-predictor with `mask_source="input"` (see `seq2exp.py`).
+The backbone's params sit under its kind's name. The fixed-mask baselines (MACS3 peaks; the
+top of a trained generator's mask) are Seq2Exp's own predictor with `bottleneck=None`.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import flax.linen as nn
 import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float
 
-from seq2exp_jax.model import scan as scan_lib
-from seq2exp_jax.model.caduceus import Caduceus
-from seq2exp_jax.model.heads import ExpressionHead, centre_mean, embedding_dense
-from seq2exp_jax.model.hyena import HyenaBackbone
-
-Dtype = Any
-BACKBONES = ("caduceus", "mamba", "hyena")
+from seq2exp_jax.model.backbones import BackboneConfig, build_backbone
+from seq2exp_jax.model.heads import ExpressionHead
+from seq2exp_jax.model.layers import input_dense
+from seq2exp_jax.model.outputs import ModelOutput
+from seq2exp_jax.model.promoter import promoter_mean
+from seq2exp_jax.model.ssm_config import SSMConfig
 
 
 class GeneExpModel(nn.Module):
   """Backbone + expression head. `use_signals=False` reads DNA only."""
 
-  backbone: str = "caduceus"
-  use_signals: bool = True
-  d_model: int = 128
+  backbone: BackboneConfig = SSMConfig()
   n_layer: int = 4
   center_len: int = 2000
-  d_state: int = 16
-  norm_epsilon: float = 1e-5
-  hyena_order: int = 2
-  hyena_filter_order: int = 64
-  scan_method: str = "chunked"
-  chunk_size: int = scan_lib.DEFAULT_CHUNK_SIZE
-  remat: bool = False
-  dtype: Dtype = jnp.float32
+  use_signals: bool = True
+
+  def __post_init__(self):
+    if self.n_layer < 1 or self.center_len < 1:
+      raise ValueError(f"GeneExpModel: n_layer={self.n_layer}, center_len={self.center_len}: "
+                       "expected >= 1")
+    super().__post_init__()
 
   @nn.compact
-  def __call__(self, dna, signals, rna_feat):
-    """dna: (B, L, 4); signals: (B, L, S) (ignored without use_signals); rna_feat: (B, F).
-
-    Returns prediction (B, 1) float32.
-    """
+  def __call__(self, dna: Float[Array, "B L 4"], signals: Float[Array, "B L S"],
+               rna_feat: Float[Array, "B F"], blacklist: Bool[Array, "B L"] | None = None, *,
+               train: bool = False, mask: Float[Array, "B L"] | None = None) -> ModelOutput:
+    """The same call as Seq2Exp's. `blacklist` and `train` change nothing (no mask, no
+    randomness); `signals` are read only with `use_signals`; a fixed `mask` is refused."""
+    del blacklist, train
+    if mask is not None:
+      raise ValueError("GeneExpModel reads the whole window: it takes no mask")
+    c = self.backbone
     x = jnp.concatenate([dna, signals.astype(dna.dtype)], -1) if self.use_signals else dna
-    x = embedding_dense(self.d_model, self.dtype, "input_layer")(x)
-    if self.backbone in ("caduceus", "mamba"):
-      hidden = Caduceus(
-          d_model=self.d_model, n_layer=self.n_layer,
-          mixer="bimamba" if self.backbone == "caduceus" else "mamba", d_state=self.d_state,
-          norm_epsilon=self.norm_epsilon, scan_method=self.scan_method,
-          chunk_size=self.chunk_size, remat=self.remat, dtype=self.dtype,
-          name=self.backbone)(x)
-    elif self.backbone == "hyena":
-      hidden = HyenaBackbone(d_model=self.d_model, n_layer=self.n_layer,
-                             order=self.hyena_order, filter_order=self.hyena_filter_order,
-                             remat=self.remat, dtype=self.dtype, name="hyena")(x)
-    else:
-      raise ValueError(f"unknown backbone {self.backbone!r}: expected one of {BACKBONES}")
-    return ExpressionHead(self.d_model, dtype=self.dtype, name="pToExpr")(
-        centre_mean(hidden, self.center_len), rna_feat)
+    x = input_dense(c.d_model, c.dtype, "input_layer")(x)
+    hidden = build_backbone(c, self.n_layer, c.kind)(x)
+    return ModelOutput.unmasked(ExpressionHead(c.d_model, dtype=c.dtype, name="pToExpr")(
+        promoter_mean(hidden, self.center_len), rna_feat))

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import digamma, gammaln
 import numpy as np
+from jax.scipy.special import digamma, gammaln
+from jaxtyping import Array, Float, PRNGKeyArray
 
 
 def _f32(*arrays):
@@ -34,7 +35,8 @@ def _log_gamma_sample_jvp(primals, tangents):
   return log_z, jax.lax.random_gamma_grad(alpha, z) / z * d_alpha
 
 
-def beta_sample(key: jax.Array, alpha, beta):
+def beta_sample(key: PRNGKeyArray, alpha: Float[Array, "..."] | float,
+                beta: Float[Array, "..."] | float) -> Float[Array, "..."]:
   """A reparameterised draw z ~ Beta(alpha, beta), differentiable in both concentrations.
 
   z = Ga / (Ga + Gb) from two Gamma draws taken in log space (as `jax.random.beta`, whose
@@ -56,13 +58,16 @@ def beta_sample(key: jax.Array, alpha, beta):
   return gamma_a / (gamma_a + gamma_b)
 
 
-def beta_mean(alpha, beta):
+def beta_mean(alpha: Float[Array, "*shape"], beta: Float[Array, "*shape"]
+              ) -> Float[Array, "*shape"]:
   """E[z] = alpha / (alpha + beta); (...) -> (...) float32."""
   alpha, beta = _f32(alpha, beta)
   return alpha / (alpha + beta)
 
 
-def beta_kl(alpha1, beta1, alpha2, beta2):
+def beta_kl(alpha1: Float[Array, "..."] | float, beta1: Float[Array, "..."] | float,
+            alpha2: Float[Array, "..."] | float, beta2: Float[Array, "..."] | float
+            ) -> Float[Array, "..."]:
   """Closed-form KL(Beta(alpha1, beta1) || Beta(alpha2, beta2)), elementwise, float32.
 
       log B(a2, b2) - log B(a1, b1) + (a1 - a2) psi(a1) + (b1 - b2) psi(b1)
@@ -75,12 +80,14 @@ def beta_kl(alpha1, beta1, alpha2, beta2):
           + (a2 - a1 + b2 - b1) * digamma(a1 + b1))
 
 
-def hard_threshold(soft, threshold: float = 0.5):
+def hard_threshold(soft: Float[Array, "*shape"], threshold: float = 0.5
+                   ) -> Float[Array, "*shape"]:
   """1.0 where soft >= threshold else 0.0 (no gradient); (...) -> (...) float32."""
   return (jnp.asarray(soft, jnp.float32) >= threshold).astype(jnp.float32)
 
 
-def straight_through(soft, threshold: float = 0.5):
+def straight_through(soft: Float[Array, "*shape"], threshold: float = 0.5
+                     ) -> Float[Array, "*shape"]:
   """Hard mask in the forward pass, gradient of `soft` in the backward pass.
 
   Computed as `hard - stop_gradient(soft) + soft`, like the original; where soft >= 0.5 the

@@ -12,16 +12,14 @@ Param names: `layers/norm/scale`, `layers/mixer/...` (stacked over layers), `nor
 
 from __future__ import annotations
 
-from typing import Any
-
 import flax.linen as nn
-import jax.numpy as jnp
+from jaxtyping import Array, Float
 
-from seq2exp_jax.model import mamba as mamba_lib
-from seq2exp_jax.model import scan as scan_lib
+from seq2exp_jax.model.mamba import BiMamba, Mamba
+from seq2exp_jax.model.ssm_config import SSMConfig
 
-Dtype = Any
-MIXERS = {"bimamba": mamba_lib.BiMamba, "mamba": mamba_lib.Mamba}
+# config.bidirectional -> the mixer of every block.
+MIXERS = {True: BiMamba, False: Mamba}
 
 
 class Block(nn.Module):
@@ -32,73 +30,48 @@ class Block(nn.Module):
   per layer for the backward pass instead of two.
   """
 
-  mixer: str
-  d_model: int
-  d_state: int = 16
-  d_conv: int = 4
-  expand: int = 2
-  norm_epsilon: float = 1e-5
+  config: SSMConfig
   out_proj_scale: float = 1.0
-  scan_method: str = "chunked"
-  chunk_size: int = scan_lib.DEFAULT_CHUNK_SIZE
-  dtype: Dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, residual, _=None):
-    """residual: (B, L, D) -> (next residual (B, L, D), None) (the scan form)."""
-    normed = nn.RMSNorm(epsilon=self.norm_epsilon, dtype=self.dtype, name="norm")(residual)
-    mixer = MIXERS[self.mixer](
-        d_model=self.d_model, d_state=self.d_state, d_conv=self.d_conv, expand=self.expand,
-        out_proj_scale=self.out_proj_scale, scan_method=self.scan_method,
-        chunk_size=self.chunk_size, dtype=self.dtype, name="mixer")
-    return mixer(normed) + residual, None
+  def __call__(self, residual: Float[Array, "B L D"], _: None = None
+               ) -> tuple[Float[Array, "B L D"], None]:
+    """Returns (next residual, None): the form `nn.scan` needs."""
+    c = self.config
+    normed = nn.RMSNorm(epsilon=c.norm_epsilon, dtype=c.dtype, name="norm")(residual)
+    hidden = MIXERS[c.bidirectional](c, self.out_proj_scale, name="mixer")(normed)
+    # The original's (hidden_states, residual) of this block, for the golden comparison.
+    self.sow("intermediates", "hidden_states_out", hidden)
+    self.sow("intermediates", "residual_out", residual)
+    return hidden + residual, None
 
 
 class Caduceus(nn.Module):
-  """A stack of `n_layer` blocks with the final add + RMSNorm.
-
-  Attributes:
-    mixer: "bimamba" (Caduceus, weight-tied bidirectional) or "mamba" (unidirectional).
-    init_n_layer: the n_layer that mamba-ssm's init divides out_proj by (sqrt of it). The
-      Seq2Exp yaml never sets it, so the original used CaduceusConfig's default 64 there;
-      None means `n_layer`.
-    remat: rematerialise each block in the backward pass (memory O(L D) per block instead of
-      every intermediate; needed for 200 kb windows).
+  """A stack of `n_layer` blocks with the final add + RMSNorm, all set by one `SSMConfig`
+  (`config.bidirectional`: Caduceus's BiMamba, or unidirectional Mamba blocks).
 
   The blocks run as one `nn.scan` over layers, with params stacked on a leading layer axis
   (`layers/...`, shape (n_layer, ...)): the backward pass then walks the layers one at a
-  time, so with remat only one block's intermediates are ever live (with the layers
+  time, so with `config.remat` only one block's intermediates are ever live (with the layers
   unrolled, XLA:CPU's scheduler recomputes every block's forward up front and keeps them
-  all), and the block compiles once.
+  all), and the block compiles once. out_proj is initialised divided by
+  sqrt(config.init_n_layer or n_layer) (mamba-ssm, one residual per layer).
   """
 
-  d_model: int
+  config: SSMConfig
   n_layer: int
-  mixer: str = "bimamba"
-  d_state: int = 16
-  d_conv: int = 4
-  expand: int = 2
-  norm_epsilon: float = 1e-5
-  init_n_layer: int | None = None
-  n_residuals_per_layer: int = 1
-  scan_method: str = "chunked"
-  chunk_size: int = scan_lib.DEFAULT_CHUNK_SIZE
-  remat: bool = False
-  dtype: Dtype = jnp.float32
+
+  def __post_init__(self):
+    if not isinstance(self.n_layer, int) or self.n_layer < 1:
+      raise ValueError(f"Caduceus.n_layer={self.n_layer!r}: expected a positive integer")
+    super().__post_init__()
 
   @nn.compact
-  def __call__(self, embeddings):
-    """embeddings: (B, L, D) -> (B, L, D)."""
-    if self.mixer not in MIXERS:
-      raise ValueError(f"unknown mixer {self.mixer!r}: expected one of {sorted(MIXERS)}")
-    n_init = self.init_n_layer or self.n_layer
-    block_cls = nn.remat(Block, prevent_cse=False) if self.remat else Block
-    blocks = nn.scan(block_cls, variable_axes={"params": 0}, split_rngs={"params": True},
-                     length=self.n_layer)(
-        mixer=self.mixer, d_model=self.d_model, d_state=self.d_state, d_conv=self.d_conv,
-        expand=self.expand, norm_epsilon=self.norm_epsilon,
-        out_proj_scale=(self.n_residuals_per_layer * n_init) ** -0.5,
-        scan_method=self.scan_method, chunk_size=self.chunk_size, dtype=self.dtype,
-        name="layers")
-    residual, _ = blocks(embeddings.astype(self.dtype))
-    return nn.RMSNorm(epsilon=self.norm_epsilon, dtype=self.dtype, name="norm_f")(residual)
+  def __call__(self, embeddings: Float[Array, "B L D"]) -> Float[Array, "B L D"]:
+    c = self.config
+    block_cls = nn.remat(Block, prevent_cse=False) if c.remat else Block
+    blocks = nn.scan(block_cls, variable_axes={"params": 0, "intermediates": 0},
+                     split_rngs={"params": True}, length=self.n_layer)(
+        c, (c.init_n_layer or self.n_layer) ** -0.5, name="layers")
+    residual, _ = blocks(embeddings.astype(c.dtype))
+    return nn.RMSNorm(epsilon=c.norm_epsilon, dtype=c.dtype, name="norm_f")(residual)

@@ -15,9 +15,11 @@ i.e. a causal convolution (output t sees inputs <= t only). Same formula as Hyen
 from __future__ import annotations
 
 import jax.numpy as jnp
+from jaxtyping import Array, Float
 
 
-def fft_causal_conv(u: jnp.ndarray, k: jnp.ndarray, bias: jnp.ndarray | None = None) -> jnp.ndarray:
+def fft_causal_conv(u: Float[Array, "B L D"], k: Float[Array, "L D"],
+                    bias: Float[Array, "D"] | None = None) -> Float[Array, "B L D"]:
   """Per-channel causal convolution of `u` with the filter `k`, via real FFTs of length 2L.
 
   The FFT always runs in float32, whatever the dtype of `u` (bfloat16 FFTs lose the

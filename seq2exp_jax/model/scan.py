@@ -20,8 +20,9 @@ channel. One interface, `selective_scan(..., method=...)`, with two implementati
   (`CHUNK_KERNELS`): "fused", one position per step with all of that position's work in the
   step (CPU), or "associative", whole-chunk arrays and a log-depth recurrence (GPU/TPU).
 
-A fused GPU/TPU kernel (Pallas) would register itself in `SCAN_METHODS` under a new name;
-callers choose by `method` and nothing else changes.
+Every entry of `SCAN_METHODS` takes the same arguments (`selective_scan` passes them all), so
+a new kernel (say a fused Pallas one for GPU/TPU) only has to register itself there under a
+new name; callers choose by `method` and nothing else changes.
 
 On 2 CPU cores the fused kernel's backward is ~1.8x faster than whole-chunk einsums, and a
 sequential recurrence ~7x faster than `lax.associative_scan` at L=65,536; see
@@ -35,6 +36,10 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
+from jaxtyping import Array, Float
+
+from seq2exp_jax.model.layers import torch_softplus
 
 DEFAULT_CHUNK_SIZE = 128
 
@@ -55,7 +60,9 @@ def _to_time_major(a):
   return jnp.moveaxis(a, 1, 0)
 
 
-def reference_scan(x, delta, A, Bm, Cm):
+def reference_scan(x: Float[Array, "B L E"], delta: Float[Array, "B L E"],
+                   A: Float[Array, "*b E N"], Bm: Float[Array, "B L N"],
+                   Cm: Float[Array, "B L N"]) -> Float[Array, "B L E"]:
   """Step-by-step scan over the whole window (the test oracle).
 
   Args:
@@ -190,11 +197,6 @@ def _write_chunk(buffers, values, start):
                for buf, v in zip(buffers, values))
 
 
-def torch_softplus(x):
-  """softplus as PyTorch computes it (identity above 20; equal to log1p(exp(x)) in f32)."""
-  return jnp.where(x > 20.0, x, jax.nn.softplus(x))
-
-
 def _delta(dt, delta_bias, softplus: bool):
   """Step sizes from the raw projection: softplus(dt + bias), or dt + bias."""
   v = dt + delta_bias
@@ -307,9 +309,13 @@ def default_inner() -> str:
   return "fused" if jax.default_backend() == "cpu" else "associative"
 
 
-def chunked_scan(x, delta, A, Bm, Cm, D=None, z=None, delta_bias=None,
-                 delta_softplus: bool = False, chunk_size: int = DEFAULT_CHUNK_SIZE,
-                 inner: str | None = None):
+def chunked_scan(x: Float[Array, "B L E"], delta: Float[Array, "B L E"],
+                 A: Float[Array, "*b E N"], Bm: Float[Array, "B L N"],
+                 Cm: Float[Array, "B L N"], D: Float[ArrayLike, "E"] | None = None,
+                 z: Float[Array, "B L E"] | None = None,
+                 delta_bias: Float[ArrayLike, "E"] | None = None, delta_softplus: bool = False,
+                 chunk_size: int = DEFAULT_CHUNK_SIZE, inner: str | None = None
+                 ) -> Float[Array, "B L E"]:
   """Scan in chunks with a hand-written backward pass; memory linear in L.
 
   The forward keeps only the state entering each chunk; the backward walks the chunks in
@@ -349,9 +355,16 @@ def chunked_scan(x, delta, A, Bm, Cm, D=None, z=None, delta_bias=None,
                        bool(delta_softplus), gated)
 
 
-def reference_selective_scan(x, delta, A, Bm, Cm, D=None, z=None, delta_bias=None,
-                             delta_softplus: bool = False):
-  """The same maths as `chunked_scan`, composed from the step-by-step reference."""
+def reference_selective_scan(x: Float[Array, "B L E"], delta: Float[Array, "B L E"],
+                             A: Float[Array, "*b E N"], Bm: Float[Array, "B L N"],
+                             Cm: Float[Array, "B L N"], D: Float[ArrayLike, "E"] | None = None,
+                             z: Float[Array, "B L E"] | None = None,
+                             delta_bias: Float[ArrayLike, "E"] | None = None,
+                             delta_softplus: bool = False,
+                             chunk_size: int = DEFAULT_CHUNK_SIZE) -> Float[Array, "B L E"]:
+  """The same maths as `chunked_scan`, composed from the step-by-step reference
+  (`chunk_size` is accepted for the common interface and unused)."""
+  del chunk_size
   if delta_bias is not None or delta_softplus:
     delta = _delta(delta, 0.0 if delta_bias is None else delta_bias, delta_softplus)
   y = reference_scan(x, delta, A, Bm, Cm)
@@ -366,9 +379,13 @@ SCAN_METHODS: dict[str, Callable] = {
 }
 
 
-def selective_scan(x, delta, A, Bm, Cm, *, D=None, z=None, delta_bias=None,
-                   delta_softplus: bool = False, method: str = "chunked",
-                   chunk_size: int = DEFAULT_CHUNK_SIZE, inner: str | None = None):
+def selective_scan(x: Float[Array, "B L E"], delta: Float[Array, "B L E"],
+                   A: Float[Array, "*b E N"], Bm: Float[Array, "B L N"],
+                   Cm: Float[Array, "B L N"], *, D: Float[ArrayLike, "E"] | None = None,
+                   z: Float[Array, "B L E"] | None = None,
+                   delta_bias: Float[ArrayLike, "E"] | None = None, delta_softplus: bool = False,
+                   method: str = "chunked", chunk_size: int = DEFAULT_CHUNK_SIZE
+                   ) -> Float[Array, "B L E"]:
   """The selective scan, mamba-ssm's `selective_scan_fn` interface, computed in float32.
 
       delta' = softplus(delta + delta_bias) (if delta_softplus), else delta (+ delta_bias)
@@ -380,9 +397,8 @@ def selective_scan(x, delta, A, Bm, Cm, *, D=None, z=None, delta_bias=None,
     A: (E, N) state matrix diagonal, `-exp(A_log)`, or (B, E, N): one per batch row.
     Bm, Cm: (B, L, N) input and output projections, shared by all E channels.
     D: (E,) skip weight. z: (B, L, E) gate. delta_bias: (E,).
-    method: a key of `SCAN_METHODS`.
-    chunk_size: chunk length for the chunked method.
-    inner: the chunked method's chunk kernel (see `chunked_scan`).
+    method: a key of `SCAN_METHODS`; every method gets every argument above.
+    chunk_size: chunk length T (the chunked method; others may ignore it).
   Returns:
     (B, L, E) float32.
   """
@@ -390,7 +406,4 @@ def selective_scan(x, delta, A, Bm, Cm, *, D=None, z=None, delta_bias=None,
     raise ValueError(f"unknown scan method {method!r}: expected one of {sorted(SCAN_METHODS)}")
   f32 = lambda a: None if a is None else jnp.asarray(a, jnp.float32)  # noqa: E731
   args = tuple(f32(a) for a in (x, delta, A, Bm, Cm, D, z, delta_bias))
-  if method == "chunked":
-    return chunked_scan(*args, delta_softplus=delta_softplus, chunk_size=chunk_size,
-                        inner=inner)
-  return SCAN_METHODS[method](*args, delta_softplus=delta_softplus)
+  return SCAN_METHODS[method](*args, delta_softplus=delta_softplus, chunk_size=chunk_size)

@@ -1,239 +1,163 @@
-"""Seq2Exp (GeneBiMambaMIRNP): a generator proposes a Beta mask per position, the signals
-add a second Beta without learned weights, a mask is drawn from their combination, and a
-predictor reads only the masked input (SPEC §2; golden README "GeneBiMambaMIRNP forward").
+"""Seq2Exp (the original's GeneBiMambaMIRNP): a generator proposes a Beta mask per position,
+the signals add a second Beta without learned weights, a mask is drawn from their
+combination (`BetaMask`), and a predictor reads only the masked input. The method is
+written out in docs/method.md, "The model"; tests/data/GOLDEN_README.md, "GeneBiMambaMIRNP
+forward", follows the original step by step.
 
-Two published runs:
+    e_seq = Linear(4 -> D)(dna) (+ pos_emb)      e_sig = Linear(S -> D)(signals)
+    generator:  logits = Linear(D -> 2)(backbone(e_seq, or e_seq + e_sig))
+    mask:       BetaMask(logits, signals), or a fixed mask given to the call;
+                then blacklist -> 0, promoter -> 1
+    predictor:  backbone((e_seq + e_sig) * mask) -> promoter mean, or with `pack_selected`
+                backbone(the selected positions packed to the front) -> packed promoter mean
+    prediction: ExpressionHead(pooled, rna_feat)
+
+Two published runs (experiments/seq2exp_soft.py, seq2exp_hard.py):
 * soft: generator on sequence embeddings only, soft mask (Beta mean) at test, predictor on
-  `(e_seq + e_sig) * mask` over the whole window;
-* hard: generator = predictor (`share_generator`), learned position embedding, hard mask
-  (mean >= threshold) at test and a straight-through mask in training, and the predictor
-  reads only the selected positions packed to the front (`pack_selected`).
+  the whole masked window;
+* hard: generator = predictor (`share_generator`), learned position embedding (`pos_enc`),
+  hard mask (mean >= threshold) at test and a straight-through mask in training, and the
+  predictor reads only the selected positions (`pack_selected`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
 
 import flax.linen as nn
-import flax.struct
-import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float
 
-from seq2exp_jax.model import bottleneck
-from seq2exp_jax.model import scan as scan_lib
-from seq2exp_jax.model.scan import torch_softplus
-from seq2exp_jax.model.caduceus import Caduceus
-from seq2exp_jax.model.heads import ExpressionHead, centre_mean, centre_start, embedding_dense
-
-Dtype = Any
-
-
-@flax.struct.dataclass
-class Seq2ExpOutput:
-  """Everything one forward pass returns (B batch, L positions, S signal tracks).
-
-  prediction (B, 1); mask (B, L) after the blacklist/promoter overrides; post_alpha,
-  post_beta (B, L): the generator's Beta; prior_alpha (B, L, S), prior_beta (S,): the
-  signal priors; z_alpha, z_beta (B, L): the combined Beta; kl, continuity: scalars;
-  overflow (B,) int32: selected positions dropped by a too-small packing capacity (hard).
-  """
-
-  prediction: jax.Array
-  mask: jax.Array
-  post_alpha: jax.Array | None
-  post_beta: jax.Array | None
-  prior_alpha: jax.Array | None
-  prior_beta: jax.Array | None
-  z_alpha: jax.Array | None
-  z_beta: jax.Array | None
-  kl: jax.Array
-  continuity: jax.Array
-  overflow: jax.Array
-
-
-def apply_overrides(mask, blacklist, center_len: int):
-  """Blacklisted positions -> 0, then the centre `center_len` positions -> 1 (promoter wins).
-
-  mask: (B, L) float; blacklist: (B, L) bool or None. Returns (B, L) float32.
-  """
-  mask = mask.astype(jnp.float32)
-  if blacklist is not None:
-    mask = jnp.where(blacklist, 0.0, mask)
-  length = mask.shape[1]
-  c0 = centre_start(length, center_len)
-  promoter = (jnp.arange(length) >= c0) & (jnp.arange(length) < c0 + center_len)
-  return jnp.where(promoter[None, :], 1.0, mask)
-
-
-def continuity_loss(mask):
-  """mean_b sum_t |m_t - m_{t-1}| / (L + 1) (the original pads with the edge values)."""
-  length = mask.shape[1]
-  return jnp.mean(jnp.sum(jnp.abs(jnp.diff(mask, axis=1)), axis=1) / (length + 1))
-
-
-def pack_selected(rows, selected, capacity: int):
-  """Move the selected rows of each sample to the front, in order, zero-padded.
-
-  Args:
-    rows: (B, L, D). selected: (B, L) bool. capacity: static output length C.
-  Returns:
-    packed (B, C, D); the number of selected rows that did not fit, (B,) int32.
-  """
-  dest = jnp.cumsum(selected, axis=1) - 1  # (B, L)
-  dest = jnp.where(selected & (dest < capacity), dest, capacity)  # out of range -> dropped
-
-  def one(r, d):
-    return jnp.zeros((capacity, r.shape[-1]), r.dtype).at[d].set(r, mode="drop")
-
-  count = jnp.sum(selected, axis=1, dtype=jnp.int32)
-  return jax.vmap(one)(rows, dest), jnp.maximum(count - capacity, 0)
-
-
-def packed_promoter_mean(hidden, mask, center_len: int):
-  """Mean over the promoter rows of a packed sequence.
-
-  The promoter starts at sum(mask[:, :L/2]) - center_len/2 in packed coordinates (the
-  original's index arithmetic, which assumes even L and center_len).
-  hidden: (B, C, D); mask: (B, L) with exact 1.0 at selected positions. Returns (B, D).
-  """
-  half = mask.shape[1] // 2
-  start = (jnp.sum(mask[:, :half] == 1.0, axis=1) - center_len // 2).astype(jnp.int32)
-
-  def one(h, s):
-    return jnp.mean(jax.lax.dynamic_slice_in_dim(h, s, center_len, axis=0), axis=0)
-
-  return jax.vmap(one)(hidden.astype(jnp.float32), start)
+from seq2exp_jax.model.backbones import BackboneConfig, build_backbone
+from seq2exp_jax.model.beta_mask import BetaMask
+from seq2exp_jax.model.heads import ExpressionHead
+from seq2exp_jax.model.layers import input_dense
+from seq2exp_jax.model.losses import continuity_loss
+from seq2exp_jax.model.outputs import ModelOutput
+from seq2exp_jax.model.packing import pack_selected, packed_promoter_mean
+from seq2exp_jax.model.promoter import apply_region_rules, promoter_mean
+from seq2exp_jax.model.ssm_config import SSMConfig
 
 
 class Seq2Exp(nn.Module):
-  """Seq2Exp. Attributes mirror the original's config names where they exist.
+  """Seq2Exp. Field names follow the original's config where it has one.
 
-  mask_source: "learned" (the generator) or "input" (a fixed mask given to `__call__`:
-    MACS3 peaks, or the top-k of a trained generator; the generator is then not built).
-  capacity: static packed length for the hard run's predictor; None = L (nothing is ever
-    dropped). `__call__(capacity=...)` overrides it, e.g. with the batch maximum for exact
-    parity with the original, which pads to the longest selection in the batch.
-  init_n_layer: the n_layer of mamba-ssm's out_proj rescale; 64 in the original (see
-    golden README).
+  Attributes:
+    backbone: the generator's and predictor's backbone config (`backbones.BACKBONES`); its
+      d_model and dtype are the model's. The original uses Caduceus with init_n_layer 64.
+    n_gen_layer, n_enc_layer: generator and predictor depth.
+    center_len: the promoter window the head pools and every mask keeps.
+    bottleneck: the learned mask; None means the mask is given to every call (MACS3 peaks,
+      the top of a trained generator's mask) and no generator is built.
+    share_generator: the predictor is the generator (one backbone; it reads e_seq + e_sig).
+    gen_signal: the generator reads e_seq + e_sig instead of e_seq.
+    pos_enc: add a learned position embedding (seq_range or the window, D) to e_seq.
+    seq_range: the position embedding's length; None is the window of the first call.
+    pack_selected: the predictor reads only the selected positions (mask == 1), packed to
+      the front; needs a binary mask (`bottleneck.hard` or a fixed mask).
+    capacity: the packed length; None is the window (nothing is ever dropped). A call's
+      `capacity=` overrides it (the batch maximum gives exact parity with the original).
   """
 
-  d_model: int = 128
+  backbone: BackboneConfig = SSMConfig(init_n_layer=64)
   n_gen_layer: int = 4
   n_enc_layer: int = 4
   center_len: int = 2000
-  signal_size: int = 3
-  mask_source: str = "learned"
+  bottleneck: BetaMask | None = dataclasses.field(default_factory=BetaMask)
   share_generator: bool = False
   gen_signal: bool = False
   pos_enc: bool = False
-  seq_range: int = 200_000
-  prior_scale_factor: float = 10.0
-  prior_beta: tuple[float, ...] = (1.5, 0.2, 1.0)
-  prior_weight: tuple[float, ...] = (2.0, 2.0, 1.0)
-  beta_min: float = 1.0
-  z_scale: float = 1.0
-  marginal_mean: float = 0.1
-  marginal_scale: float = 10.0
-  hard: bool = False
-  threshold: float = 0.5
+  seq_range: int | None = None
+  pack_selected: bool = False
   capacity: int | None = None
-  init_n_layer: int = 64
-  d_state: int = 16
-  norm_epsilon: float = 1e-5
-  scan_method: str = "chunked"
-  chunk_size: int = scan_lib.DEFAULT_CHUNK_SIZE
-  remat: bool = False
-  dtype: Dtype = jnp.float32
 
-  def _backbone(self, n_layer: int, name: str) -> Caduceus:
-    return Caduceus(d_model=self.d_model, n_layer=n_layer, d_state=self.d_state,
-                    norm_epsilon=self.norm_epsilon, init_n_layer=self.init_n_layer,
-                    scan_method=self.scan_method, chunk_size=self.chunk_size,
-                    remat=self.remat, dtype=self.dtype, name=name)
-
-  def signal_prior(self, signals):
-    """The signals' Beta per track. signals: (B, L, S) -> alpha (B, L, S), beta (S,)."""
-    k, b_min = self.prior_scale_factor, self.beta_min
-    alpha = (signals.astype(jnp.float32) + b_min) * k + 1e-8
-    beta = (jnp.asarray(self.prior_beta, jnp.float32) + b_min) * k
-    return alpha, beta
-
-  def prior_mixing_weights(self):
-    """softmax(log(w / sum w)) = w / sum w, (S,), computed as the original does."""
-    w = jnp.asarray(self.prior_weight, jnp.float32)
-    return jax.nn.softmax(jnp.log(w / jnp.sum(w)))
+  def __post_init__(self):
+    learned = self.bottleneck is not None
+    rules = [
+        (self.n_gen_layer >= 1 and self.n_enc_layer >= 1,
+         f"n_gen_layer={self.n_gen_layer}, n_enc_layer={self.n_enc_layer}: expected >= 1"),
+        (self.center_len >= 1, f"center_len={self.center_len}: expected >= 1"),
+        (learned or not self.share_generator,
+         "share_generator=True needs a learned mask (bottleneck is None: no generator)"),
+        (learned or not self.gen_signal,
+         "gen_signal=True needs a learned mask (bottleneck is None: no generator)"),
+        (not self.share_generator or self.n_enc_layer == self.n_gen_layer,
+         f"share_generator=True: the predictor is the generator, so n_enc_layer="
+         f"{self.n_enc_layer} must equal n_gen_layer={self.n_gen_layer}"),
+        (not self.pack_selected or not learned or self.bottleneck.hard,
+         "pack_selected=True with a soft learned mask (bottleneck.hard=False) would pack "
+         "only the positions whose mask is exactly 1, the promoter"),
+        (not self.pack_selected or self.center_len % 2 == 0,
+         f"pack_selected=True needs an even center_len (got {self.center_len})"),
+        (self.seq_range is None or self.pos_enc,
+         f"seq_range={self.seq_range} sets the position embedding: it needs pos_enc=True"),
+        (self.capacity is None or self.pack_selected,
+         f"capacity={self.capacity} sets the packed length: it needs pack_selected=True"),
+        (self.capacity is None or self.capacity >= self.center_len,
+         f"capacity={self.capacity}: expected >= center_len={self.center_len}"),
+    ]
+    problems = [message for ok, message in rules if not ok]
+    if problems:
+      raise ValueError("Seq2Exp: " + "; ".join(problems))
+    super().__post_init__()
 
   @nn.compact
-  def __call__(self, dna, signals, blacklist, rna_feat, *, train: bool = False,
-               mask=None, capacity: int | None = None) -> Seq2ExpOutput:
+  def __call__(self, dna: Float[Array, "B L 4"], signals: Float[Array, "B L S"],
+               rna_feat: Float[Array, "B F"], blacklist: Bool[Array, "B L"] | None = None, *,
+               train: bool = False, mask: Float[Array, "B L"] | None = None,
+               capacity: int | None = None) -> ModelOutput:
     """Forward pass.
 
     Args:
-      dna: (B, L, 4) one-hot (N = all zeros). signals: (B, L, S). blacklist: (B, L) bool or
-        None. rna_feat: (B, F).
+      dna: one-hot A, C, G, T (N = all zeros). signals: H3K27ac, DNase, log10(1 + Hi-C).
+      rna_feat: mRNA features and promoter activity. blacklist: positions forced to 0.
       train: draw the mask (needs the 'mask' RNG stream) instead of the deterministic eval
         mask.
-      mask: (B, L) fixed mask, only with mask_source="input".
-      capacity: overrides the packing capacity of the hard run.
+      mask: the fixed mask, exactly when `bottleneck` is None.
+      capacity: overrides the packed length.
     """
+    c = self.backbone
     length = dna.shape[1]
-    e_seq = embedding_dense(self.d_model, self.dtype, "seq_input_layer")(dna)
+    if (mask is None) == (self.bottleneck is None):
+      raise ValueError("Seq2Exp: a fixed mask is given exactly when bottleneck is None (got "
+                       f"mask={'None' if mask is None else 'an array'}, bottleneck="
+                       f"{'None' if self.bottleneck is None else 'BetaMask'})")
+    e_seq = input_dense(c.d_model, c.dtype, "seq_input_layer")(dna)
     if self.pos_enc:
-      if length > self.seq_range:
-        raise ValueError(f"window {length} is longer than the position embedding "
-                         f"(seq_range={self.seq_range})")
-      pos = self.param("pos_emb", nn.initializers.zeros, (self.seq_range, self.d_model))
-      e_seq = e_seq + pos[:length].astype(self.dtype)
-    e_sig = embedding_dense(self.d_model, self.dtype, "signal_input_layer")(signals)
+      rows = self.seq_range or length
+      if length > rows:
+        raise ValueError(f"Seq2Exp: window {length} is longer than the position embedding "
+                         f"(seq_range={rows})")
+      pos = self.param("pos_emb", nn.initializers.zeros, (rows, c.d_model))
+      e_seq = e_seq + pos[:length].astype(c.dtype)
+    e_sig = input_dense(c.d_model, c.dtype, "signal_input_layer")(signals)
     predictor_in = e_seq + e_sig
-    generator = self._backbone(self.n_gen_layer, "generator") \
-        if self.mask_source == "learned" or self.share_generator else None
 
-    dist = {}
+    generator = None
     kl = jnp.zeros((), jnp.float32)
-    if self.mask_source == "learned":
+    distribution = None
+    if self.bottleneck is not None:
+      generator = build_backbone(c, self.n_gen_layer, "generator")
       gen_in = predictor_in if (self.gen_signal or self.share_generator) else e_seq
-      logits = embedding_dense(2, jnp.float32, "mask_output")(
-          generator(gen_in).astype(jnp.float32))
-      # Column 1 -> alpha, column 0 -> beta.
-      post_alpha = torch_softplus(logits[..., 1]) + self.beta_min + 1e-8
-      post_beta = torch_softplus(logits[..., 0]) + self.beta_min + 1e-8
-      prior_alpha, prior_beta = self.signal_prior(signals)
-      w = self.prior_mixing_weights()
-      z_alpha = self.z_scale * (post_alpha + jnp.einsum("bls,s->bl", prior_alpha, w))
-      z_beta = self.z_scale * (post_beta + jnp.sum(prior_beta * w))
-      if train:
-        z = bottleneck.beta_sample(self.make_rng("mask"), z_alpha, z_beta)
-        m = bottleneck.straight_through(z, self.threshold) if self.hard else z
-      else:
-        z_mean = bottleneck.beta_mean(z_alpha, z_beta)
-        m = bottleneck.hard_threshold(z_mean, self.threshold) if self.hard else z_mean
-      m_alpha, m_beta = bottleneck.marginal_concentrations(self.marginal_mean,
-                                                          self.marginal_scale)
-      kl = jnp.mean(bottleneck.beta_kl(z_alpha, z_beta, m_alpha, m_beta))
-      dist = dict(post_alpha=post_alpha, post_beta=post_beta, prior_alpha=prior_alpha,
-                  prior_beta=prior_beta, z_alpha=z_alpha, z_beta=z_beta)
-    elif self.mask_source == "input":
-      if mask is None:
-        raise ValueError("mask_source='input' needs the mask argument, (B, L)")
-      m = mask
-    else:
-      raise ValueError(f"unknown mask_source {self.mask_source!r}: 'learned' or 'input'")
-    m = apply_overrides(m, blacklist, self.center_len)
+      hidden = generator(gen_in)
+      self.sow("intermediates", "generator_out", hidden)
+      logits = input_dense(2, jnp.float32, "mask_output")(hidden.astype(jnp.float32))
+      self.sow("intermediates", "mask_logits", logits)
+      key = self.make_rng("mask") if train else None
+      mask, kl, distribution = self.bottleneck(logits, signals, key=key)
+    mask = apply_region_rules(mask, blacklist, self.center_len)
 
-    encoder = generator if self.share_generator else self._backbone(self.n_enc_layer,
-                                                                     "encoder")
+    encoder = generator if self.share_generator else build_backbone(
+        c, self.n_enc_layer, "encoder")
     overflow = jnp.zeros((dna.shape[0],), jnp.int32)
-    if self.pos_enc:
-      cap = capacity or self.capacity or length
-      packed, overflow = pack_selected(predictor_in, m == 1.0, cap)
-      pooled = packed_promoter_mean(encoder(packed), m, self.center_len)
+    if self.pack_selected:
+      packed, overflow = pack_selected(predictor_in, mask == 1.0,
+                                       capacity or self.capacity or length)
+      pooled = packed_promoter_mean(encoder(packed), mask, self.center_len)
     else:
-      hidden = encoder(predictor_in * m[..., None].astype(self.dtype))
-      pooled = centre_mean(hidden, self.center_len)
-    prediction = ExpressionHead(self.d_model, dtype=self.dtype, name="pToExpr")(pooled,
-                                                                                rna_feat)
-    return Seq2ExpOutput(prediction=prediction, mask=m, kl=kl, continuity=continuity_loss(m),
-                         overflow=overflow, **{k: dist.get(k) for k in (
-                             "post_alpha", "post_beta", "prior_alpha", "prior_beta",
-                             "z_alpha", "z_beta")})
+      pooled = promoter_mean(encoder(predictor_in * mask[..., None].astype(c.dtype)),
+                             self.center_len)
+    prediction = ExpressionHead(c.d_model, dtype=c.dtype, name="pToExpr")(pooled, rna_feat)
+    return ModelOutput(prediction=prediction, mask=mask, kl=kl,
+                       continuity=continuity_loss(mask), overflow=overflow,
+                       distribution=distribution)

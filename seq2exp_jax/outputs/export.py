@@ -127,7 +127,7 @@ def export_predictor(apply_fn: Callable[[Any, dict[str, jax.Array]], dict[str, j
   Args:
     apply_fn: pure `(params, inputs) -> outputs`; inputs and outputs are dicts of arrays
       with the batch leading, e.g. inputs dna (B, L, 4), signals (B, L, S), blacklist
-      (B, L) bool, rna_feat (B, F) and outputs prediction (B, 1), mask (B, L).
+      (B, L) bool, rna_feat (B, F) and outputs prediction (B,), mask (B, L).
     params: nested dicts of arrays (flax `variables["params"]`); str keys without '/'.
     example_inputs: name -> array (or anything with .shape and .dtype), in call order;
       only the shape past the batch and the dtype are used, the batch size is irrelevant.

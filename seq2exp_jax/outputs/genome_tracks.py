@@ -4,8 +4,8 @@ A gene's window is L bases [tss - L//2, tss + L//2) of its chromosome (0-based, 
 so window index i is genome position `window_start(tss, L) + i`. The model's per-base mask
 (L,) in [0, 1] becomes:
 
-* elements (`elements_from_mask` -> `write_bed`): maximal runs with mask >= threshold,
-  clipped to the chromosome, the promoter left out with `ignore=central_positions(...)`;
+* elements (`elements_from_mask` -> `write_elements`): maximal runs with mask >= threshold,
+  clipped to the chromosome, the promoter left out with `ignore=promoter_positions(...)`;
 * a bigWig of the mask (`write_mask_bigwig`): windows of neighbouring genes overlap, and
   where they do the maximum is written; memory grows with the windows, not the chromosome.
 
@@ -32,17 +32,6 @@ BLOCK_BASES = 1 << 20
 def window_start(tss: int, length: int) -> int:
   """Genome position of window index 0 of the L = `length` window centred on `tss`."""
   return tss - length // 2
-
-
-def central_positions(length: int, center_len: int) -> np.ndarray:
-  """bool (L,): True on the central `center_len` bases the model forces to 1 (the promoter),
-  from `heads.centre_start`, (L - center_len) // 2, as the model computes it."""
-  if not 0 <= center_len <= length:
-    raise ValueError(f"center_len {center_len}: expected 0 <= center_len <= {length}")
-  out = np.zeros(length, bool)
-  lo = (length - center_len) // 2  # = heads.centre_start
-  out[lo:lo + center_len] = True
-  return out
 
 
 def mask_runs(mask, threshold: float, *, min_length: int = 1,
@@ -96,7 +85,7 @@ def elements_from_mask(chrom: str, tss: int, mask, name: str, *, threshold: floa
                        chrom_length: int | None = None) -> list[Element]:
   """The runs of `mask_runs` as genome-coordinate elements of the window centred on `tss`.
 
-  mask: float (L,). ignore: optional bool (L,) (e.g. `central_positions(L, center_len)`).
+  mask: float (L,). ignore: optional bool (L,) (e.g. `promoter_positions(L, center_len)`).
   Bases outside [0, chrom_length) (or < 0 when `chrom_length` is None) are never part of an
   element, so runs are clipped to the chromosome and scored over the clipped part.
   """
@@ -132,7 +121,7 @@ def bed_line(element: Element) -> str:
   return f"{e.chrom}\t{e.start}\t{e.end}\t{e.name}\t{score}\t.\n"
 
 
-def write_bed(path: str | os.PathLike, elements: Iterable[Element]) -> None:
+def write_elements(path: str | os.PathLike, elements: Iterable[Element]) -> None:
   """Writes plain BED6 (no track line), sorted by (chrom, start, end, name); atomic."""
   ordered = sorted(elements, key=lambda e: (e.chrom, e.start, e.end, e.name))
   text = "".join(bed_line(e) for e in ordered)
@@ -140,7 +129,7 @@ def write_bed(path: str | os.PathLike, elements: Iterable[Element]) -> None:
     tmp.write_text(text)
 
 
-def read_bed(path: str | os.PathLike) -> list[Element]:
+def read_elements(path: str | os.PathLike) -> list[Element]:
   """Reads BED3+ lines (track/browser/# lines skipped) as Elements; a BED score s becomes
   s / 1000, a missing name '.', a missing score 0."""
   path = pathlib.Path(path)

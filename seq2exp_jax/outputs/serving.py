@@ -49,7 +49,7 @@ class ExportedPredictor:
   """A deserialized `jax.export.Exported` predictor with its params and manifest.
 
   Inputs and outputs are dicts of arrays with any batch size B leading, e.g. dna (B, L, 4),
-  signals (B, L, S), blacklist (B, L) bool, rna_feat (B, F) -> prediction (B, 1) and, for
+  signals (B, L, S), blacklist (B, L) bool, rna_feat (B, F) -> prediction (B,) and, for
   Seq2Exp, mask (B, L); `input_specs` lists the exact names, shapes and dtypes.
   """
 

@@ -20,12 +20,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seq2exp_jax.torch_port import convert
+from data_pipeline.batch import DNA_CHANNELS, NUM_RNA_FEATURES, NUM_SIGNALS
 from seq2exp_jax.model.baselines import GeneExpModel
+from seq2exp_jax.model.beta_mask import BetaMask
 from seq2exp_jax.model.caduceus import Caduceus
-from seq2exp_jax.model.heads import smooth_l1
+from seq2exp_jax.model.losses import smooth_l1
 from seq2exp_jax.model.mamba import BiMamba, Mamba
 from seq2exp_jax.model.seq2exp import Seq2Exp
+from seq2exp_jax.model.ssm_config import SSMConfig
+from seq2exp_jax.torch_port import convert
 
 # Options of the original Seq2Exp config that our port implements only at these values.
 SEQ2EXP_FIXED_OPTIONS: dict[str, Any] = {
@@ -58,103 +61,111 @@ class ReferenceModel:
   kl_weight: float = 0.0
 
 
-def _ssm_settings(ssm_cfg: Mapping[str, Any], d_model: int) -> dict:
+def _ssm_config(ssm_cfg: Mapping[str, Any], d_model: int, **fields: Any) -> SSMConfig:
+  """Our SSMConfig for the original's `ssm_cfg` (mamba-ssm Mamba keyword arguments)."""
   dt_rank = ssm_cfg.get("dt_rank", "auto")
   if ssm_cfg.get("dt_init", "random") != "random" or ssm_cfg.get("bias", False) \
       or not ssm_cfg.get("conv_bias", True):
     raise UnsupportedConfig(f"ssm_cfg {dict(ssm_cfg)}: only dt_init='random', bias=False, "
                             "conv_bias=True are implemented")
-  return dict(d_state=ssm_cfg.get("d_state", 16), d_conv=ssm_cfg.get("d_conv", 4),
-              expand=ssm_cfg.get("expand", 2),
-              dt_rank=None if dt_rank == "auto" else int(dt_rank),
-              dt_min=ssm_cfg.get("dt_min", 1e-3), dt_max=ssm_cfg.get("dt_max", 0.1),
-              dt_init_floor=ssm_cfg.get("dt_init_floor", 1e-4))
+  return SSMConfig(d_model=d_model, d_state=ssm_cfg.get("d_state", 16),
+                   d_conv=ssm_cfg.get("d_conv", 4), expand=ssm_cfg.get("expand", 2),
+                   dt_rank=None if dt_rank == "auto" else int(dt_rank),
+                   dt_min=ssm_cfg.get("dt_min", 1e-3), dt_max=ssm_cfg.get("dt_max", 0.1),
+                   dt_init_floor=ssm_cfg.get("dt_init_floor", 1e-4), **fields)
 
 
 def _floats(text) -> tuple[float, ...]:
   return tuple(float(v) for v in (text.split(",") if isinstance(text, str) else text))
 
 
-def seq2exp_from_config(cfg: Mapping[str, Any], **overrides) -> Seq2Exp:
+def seq2exp_from_config(cfg: Mapping[str, Any]) -> Seq2Exp:
   """Our Seq2Exp for an original `caduceus_config` of GeneBiMambaMIRNP."""
   for key, value in SEQ2EXP_FIXED_OPTIONS.items():
     if key in cfg and cfg[key] != value:
       raise UnsupportedConfig(f"caduceus_config.{key}={cfg[key]!r}: only {value!r} is "
-                              "implemented (see seq2exp_jax/reference.py)")
+                              "implemented (see seq2exp_jax/torch_port/reference.py)")
   if cfg.get("test_soft") and cfg.get("test_hard"):
     raise UnsupportedConfig("caduceus_config: test_soft and test_hard are both set")
   if bool(cfg.get("test_hard")) != bool(cfg.get("post_hard_dist")):
     raise UnsupportedConfig("caduceus_config: test_hard and post_hard_dist must agree "
                             f"(got {cfg.get('test_hard')} and {cfg.get('post_hard_dist')})")
-  ssm = _ssm_settings(cfg.get("ssm_cfg", {}), cfg["d_model"])
-  if ssm["expand"] != 2 or ssm["d_conv"] != 4 or ssm["dt_rank"] is not None:
+  prior_beta = _floats(cfg.get("prior_beta", "1.5,0.2,1.0"))
+  if int(cfg.get("signal_size", NUM_SIGNALS)) != len(prior_beta):
+    raise UnsupportedConfig(f"caduceus_config.signal_size={cfg['signal_size']}: the prior "
+                            f"has {len(prior_beta)} tracks (prior_beta {prior_beta})")
+  backbone = _ssm_config(cfg.get("ssm_cfg", {}), cfg["d_model"],
+                         norm_epsilon=float(cfg.get("norm_epsilon", 1e-5)),
+                         init_n_layer=int(cfg.get("n_layer", 64)))
+  if backbone.expand != 2 or backbone.d_conv != 4 or backbone.dt_rank is not None:
     raise UnsupportedConfig("caduceus_config.ssm_cfg: Seq2Exp uses expand=2, d_conv=4, "
                             "dt_rank='auto'")
-  kwargs = dict(
-      d_model=cfg["d_model"], n_gen_layer=cfg["gen_n_layer"], n_enc_layer=cfg["enc_n_layer"],
-      center_len=cfg["center_len"], signal_size=cfg.get("signal_size", 3),
-      share_generator=bool(cfg.get("enc_prd_ps", False)),
-      gen_signal=bool(cfg.get("gen_signal", False)), pos_enc=bool(cfg.get("pos_enc", False)),
-      seq_range=cfg.get("seq_range", 200_000),
-      prior_scale_factor=float(cfg["prior_scale_factor"]),
-      prior_beta=_floats(cfg.get("prior_beta", "1.5,0.2,1.0")),
+  shared = bool(cfg.get("enc_prd_ps", False))
+  pos_enc = bool(cfg.get("pos_enc", False))
+  bottleneck = BetaMask(
+      prior_scale_factor=float(cfg["prior_scale_factor"]), prior_beta=prior_beta,
       prior_weight=_floats(cfg.get("prior_weight", "2,2,1")),
       beta_min=float(cfg["beta_min"]), z_scale=float(cfg.get("z_scale", 1.0)),
       marginal_mean=float(cfg["marginal_mean"]),
       marginal_scale=float(cfg["marginal_scale"]), hard=bool(cfg.get("test_hard", False)),
-      threshold=float(cfg.get("sample_threshold", 0.5)),
-      init_n_layer=int(cfg.get("n_layer", 64)), d_state=ssm["d_state"],
-      norm_epsilon=float(cfg.get("norm_epsilon", 1e-5)))
-  kwargs.update(overrides)
-  return Seq2Exp(**kwargs)
+      threshold=float(cfg.get("sample_threshold", 0.5)))
+  # The original couples two ideas to pos_enc: the position embedding and the packing of the
+  # selected positions; ours are two fields.
+  return Seq2Exp(
+      backbone=backbone, n_gen_layer=cfg["gen_n_layer"],
+      n_enc_layer=cfg["gen_n_layer"] if shared else cfg["enc_n_layer"],
+      center_len=cfg["center_len"], bottleneck=bottleneck, share_generator=shared,
+      gen_signal=bool(cfg.get("gen_signal", False)), pos_enc=pos_enc,
+      seq_range=int(cfg.get("seq_range", 200_000)) if pos_enc else None,
+      pack_selected=pos_enc)
 
 
-def model_from_config(config: Mapping[str, Any], **overrides) -> ReferenceModel:
+def model_from_config(config: Mapping[str, Any]) -> ReferenceModel:
   """Our module for a golden JSON (its `module` and `kwargs` or `caduceus_config`)."""
   module_name = config.get("module", "")
   if "GeneBiMambaMIRNP" in module_name:
     cfg = config["caduceus_config"]
-    return ReferenceModel("seq2exp", seq2exp_from_config(cfg, **overrides),
+    return ReferenceModel("seq2exp", seq2exp_from_config(cfg),
                           shared_encoder=bool(cfg.get("enc_prd_ps", False)),
                           kl_weight=float(config.get("kl_loss_weight", 0.0)))
   if "GeneExpBiMamba" in module_name:
     cfg = config["caduceus_config"]
     if cfg.get("interact", "concat") != "concat":
       raise UnsupportedConfig(f"caduceus_config.interact={cfg['interact']!r}: only 'concat'")
-    ssm = _ssm_settings(cfg.get("ssm_cfg", {}), cfg["d_model"])
+    backbone = _ssm_config(cfg.get("ssm_cfg", {}), cfg["d_model"],
+                           norm_epsilon=float(cfg.get("norm_epsilon", 1e-5)))
     return ReferenceModel("geneexp", GeneExpModel(
-        backbone="caduceus", use_signals=True, d_model=cfg["d_model"], n_layer=cfg["n_layer"],
-        center_len=cfg["center_len"], d_state=ssm["d_state"],
-        norm_epsilon=float(cfg.get("norm_epsilon", 1e-5)), **overrides))
+        backbone=backbone, n_layer=cfg["n_layer"], center_len=cfg["center_len"],
+        use_signals=True))
   if "Caduceus" in module_name:
     cfg = config["caduceus_config"]
-    ssm = _ssm_settings(cfg.get("ssm_cfg", {}), cfg["d_model"])
-    return ReferenceModel("caduceus", Caduceus(
-        d_model=cfg["d_model"], n_layer=cfg["n_layer"], d_state=ssm["d_state"],
-        d_conv=ssm["d_conv"], expand=ssm["expand"],
-        norm_epsilon=float(cfg.get("norm_epsilon", 1e-5)), **overrides))
+    backbone = _ssm_config(cfg.get("ssm_cfg", {}), cfg["d_model"],
+                           norm_epsilon=float(cfg.get("norm_epsilon", 1e-5)))
+    return ReferenceModel("caduceus", Caduceus(backbone, cfg["n_layer"]))
   if "kwargs" in config:
     kw = config["kwargs"]
-    ssm = _ssm_settings(kw, kw["d_model"])
     if kw.get("bidirectional"):
       if kw.get("bidirectional_strategy", "add") != "add" or \
           not kw.get("bidirectional_weight_tie", True):
         raise UnsupportedConfig("BiMambaWrapper: only strategy 'add' with weight_tie=True")
-      return ReferenceModel("bimamba", BiMamba(d_model=kw["d_model"], **ssm, **overrides))
-    return ReferenceModel("mamba", Mamba(d_model=kw["d_model"], **ssm, **overrides))
+      return ReferenceModel("bimamba", BiMamba(_ssm_config(kw, kw["d_model"])))
+    return ReferenceModel("mamba", Mamba(_ssm_config(kw, kw["d_model"],
+                                                     bidirectional=False)))
   raise UnsupportedConfig(f"no model for module {module_name!r} (expected a Mamba, "
                           "BiMambaWrapper, Caduceus, GeneBiMambaMIRNP or GeneExpBiMamba config)")
 
 
 @dataclasses.dataclass
 class GoldenCase:
-  """A golden file split by kind of array."""
+  """A golden file split by kind of array: `intermediates` are the original's values inside
+  the forward pass (Seq2Exp: mask_logits, generator_out, p_embed), compared like outputs."""
 
   config: dict
   params: dict[str, np.ndarray]
   inputs: dict[str, np.ndarray]
   outputs: dict[str, np.ndarray]
   grads: dict[str, np.ndarray]
+  intermediates: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
   @classmethod
   def load(cls, npz_path, config_path=None) -> "GoldenCase":
@@ -173,7 +184,12 @@ class GoldenCase:
           raise ValueError(f"{npz_path}: key {key!r} is not param/, input/, output/, grad/ "
                            "or inter/")
         groups[group][name] = data[key]
-    return cls(config, groups["param"], groups["input"], groups["output"], groups["grad"])
+    return cls(config, groups["param"], groups["input"], groups["output"], groups["grad"],
+               groups["inter"])
+
+  def expected(self) -> dict[str, np.ndarray]:
+    """Every array `forward` must reproduce: outputs by name, intermediates as inter/<name>."""
+    return {**self.outputs, **{f"inter/{k}": v for k, v in self.intermediates.items()}}
 
 
 def flax_params(model: ReferenceModel, state_dict: Mapping[str, np.ndarray],
@@ -181,16 +197,16 @@ def flax_params(model: ReferenceModel, state_dict: Mapping[str, np.ndarray],
   """Our params from a state_dict, checked against the model's own param structure."""
   params = convert.torch_to_flax(state_dict, shared_encoder=model.shared_encoder)
   if model.kind == "seq2exp":
-    _check_constants(model.module, state_dict, source)
+    _check_constants(model.module.bottleneck, state_dict, source)
   expected = jax.eval_shape(lambda: init_params(model, example_inputs(model, 2, 2000)))
   convert.check_same_structure(params, expected, source)
   return params
 
 
-def _check_constants(module: Seq2Exp, state_dict, source: str):
+def _check_constants(mask: BetaMask, state_dict, source: str):
   """The original stores its fixed prior constants as frozen Parameters; ours are config."""
-  want = {"prior_weights": np.log(np.asarray(module.prior_weight) / sum(module.prior_weight)),
-          "signal_betas": np.asarray(module.prior_beta)}
+  want = {"prior_weights": np.log(np.asarray(mask.prior_weight) / sum(mask.prior_weight)),
+          "signal_betas": np.asarray(mask.prior_beta)}
   for key, expected in want.items():
     if key in state_dict and not np.allclose(state_dict[key], expected, rtol=1e-6, atol=1e-6):
       raise convert.ConversionError(
@@ -198,71 +214,118 @@ def _check_constants(module: Seq2Exp, state_dict, source: str):
           f"{expected.tolist()}")
 
 
+BARE = ("mamba", "bimamba", "caduceus")  # modules on (B, L, D) hidden states
+
+
 def example_inputs(model: ReferenceModel, batch: int, length: int) -> dict[str, jax.Array]:
-  """Zero inputs of the right shapes, for shape inference and init."""
+  """Zero inputs of the right shapes (the original's names), for shape inference and init."""
   m = model.module
-  if model.kind in ("mamba", "bimamba", "caduceus"):
-    return {"x": jnp.zeros((batch, length, m.d_model), jnp.float32)}
-  if model.kind == "seq2exp":
-    length = m.seq_range if m.pos_enc else max(length, m.center_len)
-  else:
-    length = max(length, m.center_len)
-  return {"seqs": jnp.zeros((batch, length, 4)), "signals": jnp.zeros((batch, length, 3)),
-          "rna_feat": jnp.zeros((batch, 9)),
+  if model.kind in BARE:
+    return {"x": jnp.zeros((batch, length, m.config.d_model), jnp.float32)}
+  length = max(length, m.center_len)
+  if model.kind == "seq2exp" and m.pos_enc:
+    length = m.seq_range or length
+  return {"seqs": jnp.zeros((batch, length, DNA_CHANNELS)),
+          "signals": jnp.zeros((batch, length, NUM_SIGNALS)),
+          "rna_feat": jnp.zeros((batch, NUM_RNA_FEATURES)),
           "mask_regions": jnp.zeros((batch, length, 2), bool)}
 
 
 def init_params(model: ReferenceModel, inputs: Mapping[str, jax.Array], seed: int = 0):
-  return model.module.init(jax.random.PRNGKey(seed), *_call_args(model, inputs))["params"]
+  args, kwargs = _call_args(model, inputs)
+  return model.module.init(jax.random.PRNGKey(seed), *args, **kwargs)["params"]
 
 
-def _call_args(model: ReferenceModel, inputs: Mapping[str, Any]) -> tuple:
-  if model.kind in ("mamba", "bimamba", "caduceus"):
+def _call_args(model: ReferenceModel, inputs: Mapping[str, Any]) -> tuple[tuple, dict]:
+  """Our call's (args, kwargs) from the original's input names."""
+  if model.kind in BARE:
     (x,) = [v for k, v in inputs.items() if k != "cotangent"]
-    return (x,)
-  if model.kind == "seq2exp":
-    blacklist = inputs["mask_regions"][..., 1] if "mask_regions" in inputs else None
-    return inputs["seqs"], inputs["signals"], blacklist, inputs["rna_feat"]
-  return inputs["seqs"], inputs["signals"], inputs["rna_feat"]
+    return (x,), {}
+  # mask_regions[..., 1] is the blacklist (channel 0, the include list, is unused here).
+  blacklist = inputs["mask_regions"][..., 1] if "mask_regions" in inputs else None
+  return (inputs["seqs"], inputs["signals"], inputs["rna_feat"]), {"blacklist": blacklist}
 
 
 def exact_capacity(model: ReferenceModel, params, inputs: Mapping[str, Any]) -> int:
   """The packed Seq2Exp's capacity for parity with the original: the batch's largest count
   of selected positions (the original pads to it). Needs concrete values: call outside jit."""
-  first = jax.jit(model.module.apply)({"params": params}, *_call_args(model, inputs))
+  args, kwargs = _call_args(model, inputs)
+  first = jax.jit(lambda p, a, k: model.module.apply({"params": p}, *a, **k))(params, args,
+                                                                            kwargs)
   return int(jnp.max(jnp.sum(first.mask == 1.0, axis=1)))
+
+
+def _sown(tree: Mapping[str, Any], name: str):
+  """The first value sown as `name` anywhere in an intermediates tree."""
+  for key, value in tree.items():
+    if key == name:
+      return value[0]
+    if isinstance(value, Mapping):
+      found = _sown(value, name)
+      if found is not None:
+        return found
+  return None
+
+
+def _golden_intermediates(kind: str, state: Mapping[str, Any]) -> dict[str, jax.Array]:
+  """Our sown values under the golden's `inter/` names and layouts (the original flattens
+  (B, L) to B * L rows for x_after_conv_silu and x_dbl)."""
+  def ssm(tree, prefix=""):
+    out = {f"inter/{prefix}y_scan_gated": tree["y_scan_gated"][0]}
+    for name in ("x_after_conv_silu", "x_dbl"):
+      value = tree[name][0]
+      out[f"inter/{prefix}{name}"] = value.reshape(-1, value.shape[-1])
+    return out
+
+  if kind == "mamba":
+    return ssm(state["ssm"])
+  if kind == "bimamba":
+    return {**ssm(state["mamba_fwd"], "fwd/"), **ssm(state["mamba_rev"], "rev/")}
+  if kind == "caduceus":
+    layers = state["layers"]
+    return {f"inter/layer{i}/{name}": layers[name][0][i]
+            for name in ("hidden_states_out", "residual_out")
+            for i in range(layers[name][0].shape[0])}
+  return {f"inter/{name}": _sown(state, name) for name in
+          ("mask_logits", "generator_out", "p_embed") if _sown(state, name) is not None}
 
 
 def forward(model: ReferenceModel, params, inputs: Mapping[str, Any],
             capacity: int | None = None) -> dict[str, jax.Array]:
-  """Every reference output, by its golden name, and `loss` as the golden's loss.
+  """Every reference output by its golden name (Seq2Exp's intermediates as inter/<name>),
+  and the golden's loss.
 
-  For the packed (pos_enc) Seq2Exp the capacity defaults to `exact_capacity`, which needs one
-  extra pass and concrete inputs; under jit, pass `capacity` explicitly.
+  For the packed Seq2Exp the capacity defaults to `exact_capacity`, which needs one extra
+  pass and concrete inputs; under jit, pass `capacity` explicitly.
   """
   inputs = {k: jnp.asarray(v) for k, v in inputs.items()}
-  if model.kind == "seq2exp" and model.module.pos_enc and capacity is None:
+  if model.kind == "seq2exp" and model.module.pack_selected and capacity is None:
     capacity = exact_capacity(model, params, inputs)
-  args = _call_args(model, inputs)
+  args, kwargs = _call_args(model, inputs)
   variables = {"params": params}
-  if model.kind in ("mamba", "bimamba", "caduceus"):
-    out = model.module.apply(variables, *args)
-    return {"out": out, "loss": jnp.sum(out * inputs["cotangent"])}
+  if model.kind in BARE:
+    out, state = model.module.apply(variables, *args, mutable=["intermediates"])
+    return {"out": out, "loss": jnp.sum(out * inputs["cotangent"]),
+            **_golden_intermediates(model.kind, state["intermediates"])}
   if model.kind == "geneexp":
-    pred = model.module.apply(variables, *args)
-    return {"prediction": pred, "pred_loss": smooth_l1(pred, inputs["target"])}
-  o = model.module.apply(variables, *args, capacity=capacity)
+    o, state = model.module.apply(variables, *args, **kwargs, mutable=["intermediates"])
+    pred = o.prediction[:, None]
+    return {"prediction": pred, "pred_loss": smooth_l1(pred, inputs["target"]),
+            **_golden_intermediates(model.kind, state["intermediates"])}
+  o, state = model.module.apply(variables, *args, **kwargs, capacity=capacity,
+                                mutable=["intermediates"])
+  d = o.distribution
   shape = o.mask.shape
-  outputs = {"prediction": o.prediction, "mask": o.mask, "post_alpha": o.post_alpha,
-             "post_beta": o.post_beta, "z_alpha": o.z_alpha, "z_beta": o.z_beta,
-             "z_mean": o.z_alpha / (o.z_alpha + o.z_beta), "kl_loss": o.kl,
-             "continuity_loss": o.continuity}
-  for i in range(o.prior_alpha.shape[-1]):
-    outputs[f"prior{i}_alpha"] = o.prior_alpha[..., i]
-    outputs[f"prior{i}_beta"] = jnp.broadcast_to(o.prior_beta[i], shape)
-  outputs["pred_loss"] = smooth_l1(o.prediction, inputs["target"])
+  outputs = {"prediction": o.prediction[:, None], "mask": o.mask,
+             "post_alpha": d.post_alpha, "post_beta": d.post_beta, "z_alpha": d.z_alpha,
+             "z_beta": d.z_beta, "z_mean": d.z_alpha / (d.z_alpha + d.z_beta),
+             "kl_loss": o.kl, "continuity_loss": o.continuity}
+  for i in range(d.prior_alpha.shape[-1]):
+    outputs[f"prior{i}_alpha"] = d.prior_alpha[..., i]
+    outputs[f"prior{i}_beta"] = jnp.broadcast_to(d.prior_beta[i], shape)
+  outputs["pred_loss"] = smooth_l1(outputs["prediction"], inputs["target"])
   outputs["total_loss"] = outputs["pred_loss"] + model.kl_weight * o.kl
-  return outputs
+  return {**outputs, **_golden_intermediates(model.kind, state["intermediates"])}
 
 
 def loss_fn(model: ReferenceModel, inputs: Mapping[str, Any],

@@ -10,7 +10,8 @@ Layout of a workdir:
   best.json              that step's validation metrics
 
 A checkpoint written by a different model config is refused with the differing fields
-named, never loaded into the wrong shapes.
+named, never loaded into the wrong shapes: every checkpoint keeps the config's
+`model_signature` (seq2exp_jax/config/signature.py) and is compared with it on restore.
 """
 
 from __future__ import annotations
@@ -24,29 +25,13 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
+from seq2exp_jax.config.signature import differences, model_signature
+
 ITEMS = ("state", "loader", "model")
 
 
 class CheckpointMismatch(ValueError):
   """A checkpoint that does not belong to this model config."""
-
-
-def model_signature(config: ml_collections.ConfigDict) -> dict[str, Any]:
-  """The parts of a config that fix the parameter shapes and meaning: must match on restore."""
-  return json.loads(json.dumps({
-      "model": config.model.to_dict(), "mask_source": config.mask.source,
-      "window": config.data.window}))
-
-
-def differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
-  out = []
-  for key in sorted(set(saved) | set(current)):
-    a, b = saved.get(key, "<absent>"), current.get(key, "<absent>")
-    if isinstance(a, dict) and isinstance(b, dict):
-      out += differences(a, b, f"{prefix}{key}.")
-    elif a != b:
-      out.append(f"{prefix}{key}: checkpoint {a!r}, config {b!r}")
-  return out
 
 
 def manager(directory: str | os.PathLike, keep: int | None = 2,
@@ -58,17 +43,17 @@ def manager(directory: str | os.PathLike, keep: int | None = 2,
 
 
 def save(mngr: ocp.CheckpointManager, step: int, state: Any, loader_state: dict,
-         config: ml_collections.ConfigDict) -> None:
+         signature: dict[str, Any]) -> None:
+  """Saves the train state, the loader position and the model signature as `step`."""
   mngr.save(step, args=ocp.args.Composite(
       state=ocp.args.StandardSave(state), loader=ocp.args.JsonSave(loader_state),
-      model=ocp.args.JsonSave(model_signature(config))), force=True)
+      model=ocp.args.JsonSave(signature)), force=True)
 
 
-def check_model(mngr: ocp.CheckpointManager, step: int,
-                config: ml_collections.ConfigDict) -> None:
+def check_model(mngr: ocp.CheckpointManager, step: int, signature: dict[str, Any]) -> None:
   """Raises CheckpointMismatch if checkpoint `step` was written by another model config."""
   saved = mngr.restore(step, args=ocp.args.Composite(model=ocp.args.JsonRestore())).model
-  diff = differences(saved, model_signature(config))
+  diff = differences(saved, signature)
   if diff:
     raise CheckpointMismatch(
         f"{mngr.directory}/{step} was written by a different model config, refusing to load "
@@ -76,10 +61,10 @@ def check_model(mngr: ocp.CheckpointManager, step: int,
 
 
 def restore(mngr: ocp.CheckpointManager, step: int, abstract_state: Any,
-            config: ml_collections.ConfigDict) -> tuple[Any, dict]:
+            signature: dict[str, Any]) -> tuple[Any, dict]:
   """(state, loader state) of checkpoint `step`, placed like `abstract_state` (a pytree of
   jax.ShapeDtypeStruct with shardings)."""
-  check_model(mngr, step, config)
+  check_model(mngr, step, signature)
   try:
     restored = mngr.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract_state), loader=ocp.args.JsonRestore()))
@@ -113,7 +98,7 @@ def load_run(workdir: str | os.PathLike, which: str = "best"
     step = mngr.latest_step()
     if step is None:
       continue
-    check_model(mngr, step, config)
+    check_model(mngr, step, model_signature(config))
     state = mngr.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore())).state
     return config, jax.device_get(state["params"]), step

@@ -10,7 +10,7 @@ from typing import Any
 
 import tqdm
 
-from data_pipeline import io as atomic
+from data_pipeline import io
 
 
 class MetricWriter:
@@ -45,7 +45,7 @@ class MetricWriter:
       return
     keep = [line for line in self.path.read_text().splitlines(keepends=True)
             if line.strip() and json.loads(line)["step"] <= step]
-    atomic.write_text(self.path, "".join(keep))
+    io.write_text(self.path, "".join(keep))
 
   def close(self) -> None:
     if self._tb is not None:

@@ -3,18 +3,20 @@
 The state is a plain dict pytree (what Orbax saves):
   step int32 (); params; opt_state; rng uint32 (2,) (the run's base key: step s uses
   fold_in(rng, s)); nonfinite_step int32 () (the first step whose loss terms or gradient
-  norm were NaN/Inf, -1 if none) and nonfinite_terms int32 () (a bit per LOSS_TERMS entry
-  + grad_norm, at that step). Recording the first bad step inside the step means no step
-  has to wait for the host; the trainer checks it at every log step and stops the run
-  naming the step and the term.
+  norm were NaN/Inf, -1 if none) and nonfinite_terms int32 () (a bit per CHECKED entry, at
+  that step). Recording the first bad step inside the step means no step has to wait for
+  the host; the trainer checks it at every log step and stops the run naming the step and
+  the term.
 
 Data parallel: the batch is sharded on the mesh's `data` axis; the state is replicated, or
 with `shard_params` each parameter (and its Adam moments) is split along its largest axis
-divisible by the axis size (ZeRO-3 style; XLA inserts the gathers).
+divisible by the axis size (ZeRO-3 style; XLA inserts the gathers). A fixed-mask run's
+frozen params are an argument of every step (replicated), never a compiled-in constant.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable
 
 import jax
@@ -23,15 +25,17 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from seq2exp_jax.train.task import Task, crop, numeric
+from data_pipeline.batch import Batch
+from seq2exp_jax.train.task import LOSS_TERMS, Task
 
-CHECKED = ("loss", "huber", "kl", "continuity", "grad_norm")
+CHECKED = LOSS_TERMS + ("grad_norm",)
 
 
-def init_state(task: Task, tx: optax.GradientTransformation, batch: dict[str, Any],
-               seed: int) -> dict[str, Any]:
+def init_state(task: Task, tx: optax.GradientTransformation, batch: Batch, seed: int
+               ) -> dict[str, Any]:
+  """The state at step 0: params from `seed`, the optimizer's state, the run's base key."""
   init_rng, rng = jax.random.split(jax.random.PRNGKey(seed))
-  params = task.init(init_rng, crop(numeric(batch), task.config.data.window))
+  params = task.init(init_rng, batch)
   return {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params),
           "rng": rng, "nonfinite_step": jnp.full((), -1, jnp.int32),
           "nonfinite_terms": jnp.zeros((), jnp.int32)}
@@ -62,19 +66,33 @@ def state_sharding(state: dict[str, Any], mesh: Mesh, shard_params: bool) -> Any
   return jax.tree_util.tree_map(leaf, state)
 
 
+@dataclasses.dataclass(frozen=True)
+class BoundStep:
+  """A jitted step whose last argument, the task's frozen params, is bound: callers pass
+  the rest; the frozen params still enter as an argument, never as a constant."""
+
+  jitted: Any
+  frozen: Any
+
+  def __call__(self, *args: Any) -> Any:
+    return self.jitted(*args, self.frozen)
+
+  def lower(self, *args: Any) -> Any:
+    """The jitted function lowered for these arguments (e.g. for its memory analysis)."""
+    return self.jitted.lower(*args, self.frozen)
+
+
 def make_train_step(task: Task, tx: optax.GradientTransformation,
                     schedule: optax.Schedule, state_shardings: Any, mesh: Mesh
-                    ) -> Callable[[dict, dict], tuple[dict, dict]]:
-  """(state, numeric batch) -> (new state, measurements of this step), jitted and donating
-  the old state."""
-  window = task.config.data.window
+                    ) -> Callable[[dict, Batch], tuple[dict, dict]]:
+  """(state, batch) -> (new state, measurements of this step), jitted and donating the old
+  state."""
 
-  def step_fn(state, batch):
-    batch = crop(batch, window)
+  def step_fn(state, batch, frozen):
     step = state["step"]
     rng = jax.random.fold_in(state["rng"], step)
-    (_, terms), grads = jax.value_and_grad(task.loss, has_aux=True)(state["params"], batch,
-                                                                     rng)
+    (_, terms), grads = jax.value_and_grad(task.loss, has_aux=True)(
+        state["params"], batch, rng, frozen)
     terms["grad_norm"] = optax.global_norm(grads)
     updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
     params = optax.apply_updates(state["params"], updates)
@@ -88,21 +106,21 @@ def make_train_step(task: Task, tx: optax.GradientTransformation,
         "nonfinite_terms": jnp.where(first, bits, state["nonfinite_terms"])}
     return new_state, terms
 
-  batch_sharding = NamedSharding(mesh, P("data"))
   replicated = NamedSharding(mesh, P())
-  return jax.jit(step_fn, in_shardings=(state_shardings, batch_sharding),
-                 out_shardings=(state_shardings, replicated), donate_argnums=(0,))
+  jitted = jax.jit(step_fn, in_shardings=(state_shardings, NamedSharding(mesh, P("data")),
+                                          replicated),
+                   out_shardings=(state_shardings, replicated), donate_argnums=(0,))
+  return BoundStep(jitted, task.frozen)
 
 
-def make_eval_step(task: Task, with_mask: bool) -> Callable[[Any, dict], dict]:
-  """(params, numeric batch) -> {"prediction": (B,), "mask": (B, L) if with_mask}."""
-  window = task.config.data.window
+def make_eval_step(task: Task) -> Callable[[Any, Batch], dict]:
+  """(params, batch) -> {"prediction": (B,), "mask": (B, L) for models with a mask}."""
 
-  def eval_fn(params, batch):
-    out = task.apply(params, crop(batch, window), train=False)
+  def eval_fn(params, batch, frozen):
+    out = task.apply(params, batch, train=False, frozen=frozen)
     result = {"prediction": out.prediction}
-    if with_mask and out.mask is not None:
+    if out.mask is not None:
       result["mask"] = out.mask
     return result
 
-  return jax.jit(eval_fn)
+  return BoundStep(jax.jit(eval_fn), task.frozen)

@@ -1,83 +1,79 @@
 """What a config trains: the model, where the predictor's mask comes from, and the loss.
 
-`Task.apply` is the one forward function used by training, evaluation, prediction and
-export, so the four cannot drift apart. Batches are the loader's dicts (see
-`data_pipeline.loader.ShardedLoader`); only their numeric fields enter jitted code.
+`Task.apply` is the one forward function of training, evaluation, prediction and export,
+so the four cannot drift apart. Every model takes the same inputs and returns a
+`ModelOutput`, so a Task never asks which model it holds. Batches are
+`data_pipeline.batch.Batch`es, already cropped to the window the model reads.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import flax.linen as nn
-import flax.struct
 import jax
 import jax.numpy as jnp
 import ml_collections
+from jaxtyping import Array, Float
 
+from data_pipeline.batch import Batch
+from seq2exp_jax.model.backbones import backbone_config
 from seq2exp_jax.model.baselines import GeneExpModel
-from seq2exp_jax.model.heads import smooth_l1
+from seq2exp_jax.model.beta_mask import BetaMask
+from seq2exp_jax.model.losses import mask_ratio, smooth_l1
+from seq2exp_jax.model.outputs import ModelOutput
 from seq2exp_jax.model.seq2exp import Seq2Exp
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
-# Per-base batch fields (B, L, ...): cropped together to the config's window.
-PER_BASE = ("dna", "signals", "blacklist", "includelist", "peaks", "truth")
+MODELS: dict[str, type[nn.Module]] = {"seq2exp": Seq2Exp, "baseline": GeneExpModel}
 MASK_SOURCES = ("learned", "peaks", "generator_top")
 LOSS_TERMS = ("loss", "huber", "kl", "continuity")
+# (frozen params, batch) -> the predictor's fixed mask (B, L)
+FixedMask = Callable[[Any, Batch], Float[Array, "B L"]]
 
 
-@flax.struct.dataclass
-class Outputs:
-  """prediction (B,) float32; mask (B, L) float32 or None (no mask: plain backbones);
-  kl, continuity: float32 scalars (0 without a learned mask)."""
-  prediction: jax.Array
-  mask: jax.Array | None
-  kl: jax.Array
-  continuity: jax.Array
+def _plain(value: Any) -> Any:
+  """ConfigDicts -> dicts, lists -> tuples (config.json stores tuples as lists)."""
+  if isinstance(value, (ml_collections.ConfigDict, Mapping)):
+    return {k: _plain(v) for k, v in dict(value).items()}
+  if isinstance(value, list):
+    return tuple(_plain(v) for v in value)
+  return value
 
 
-def build_model(config: ml_collections.ConfigDict) -> nn.Module:
-  """The flax module of `config.model`, with the training dtype and remat."""
-  args = dict(config.model.args)
-  if config.train.dtype not in DTYPES:
-    raise ValueError(f"train.dtype {config.train.dtype!r}: expected one of {sorted(DTYPES)}")
-  args.update(dtype=DTYPES[config.train.dtype], remat=bool(config.train.remat))
-  if config.mask.source not in MASK_SOURCES:
-    raise ValueError(f"mask.source {config.mask.source!r}: expected one of {MASK_SOURCES}")
-  if config.model.name == "seq2exp":
-    if config.mask.source != "learned":
-      args["mask_source"] = "input"
-    cls = Seq2Exp
-  elif config.model.name == "baseline":
-    if config.mask.source != "learned":
-      raise ValueError("mask.source applies to model.name='seq2exp' only")
-    cls = GeneExpModel
-  else:
-    raise ValueError(f"model.name {config.model.name!r}: expected 'seq2exp' or 'baseline'")
+def build_model(model: Mapping[str, Any], *, dtype: str = "float32", remat: bool = False
+                ) -> nn.Module:
+  """The flax module of a config's `model` section, computing in `dtype` with `remat`
+  (train.dtype, train.remat: how to compute, never part of the model section)."""
+  args = _plain(model)
+  name = args.pop("name", None)
+  if name not in MODELS:
+    raise ValueError(f"model.name {name!r}: expected one of {sorted(MODELS)}")
+  if dtype not in DTYPES:
+    raise ValueError(f"train.dtype {dtype!r}: expected one of {sorted(DTYPES)}")
+  cls = MODELS[name]
   fields = {f.name for f in dataclasses.fields(cls)} - {"parent", "name"}
   unknown = sorted(set(args) - fields)
   if unknown:
-    raise ValueError(f"model.args {unknown} are not arguments of {cls.__name__}; it takes "
+    raise ValueError(f"model {unknown} are not arguments of {cls.__name__}; it takes "
                      f"{sorted(fields)}")
+  backbone = dict(args.pop("backbone", None) or {})
+  for key in ("dtype", "remat"):
+    if key in backbone:
+      raise ValueError(f"model.backbone.{key}: set train.{key} instead (how a model "
+                       "computes is part of the training recipe)")
+  if "kind" not in backbone:
+    raise ValueError("model.backbone.kind: missing (caduceus, mamba or hyena)")
+  args["backbone"] = backbone_config(backbone.pop("kind"), **backbone, dtype=DTYPES[dtype],
+                                     remat=bool(remat))
+  if args.get("bottleneck") is not None:
+    args["bottleneck"] = BetaMask(**args["bottleneck"])
   return cls(**args)
 
 
-def crop(batch: dict[str, Any], window: int | None) -> dict[str, Any]:
-  """The central `window` bases of every per-base field (TSS stays at index window/2)."""
-  per_base = [k for k in PER_BASE if k in batch]
-  if window is None or not per_base:
-    return batch
-  length = batch[per_base[0]].shape[1]
-  if window > length or window % 2:
-    raise ValueError(f"data.window {window}: expected an even length <= the stored window "
-                     f"{length}")
-  start = length // 2 - window // 2
-  return {k: (v[:, start:start + window] if k in PER_BASE else v) for k, v in batch.items()}
-
-
-def top_fraction_mask(mask, fraction: float):
-  """1 at the top `fraction` of each row's positions, else 0. mask: (B, L) -> (B, L)."""
+def top_fraction_mask(mask: Float[Array, "B L"], fraction: float) -> Float[Array, "B L"]:
+  """1 at the top `fraction` of each row's positions (ties at the cut included), else 0."""
   k = max(1, int(round(mask.shape[1] * fraction)))
   kth = jax.lax.top_k(mask.astype(jnp.float32), k)[0][:, -1:]
   return (mask >= kth).astype(jnp.float32)
@@ -85,59 +81,69 @@ def top_fraction_mask(mask, fraction: float):
 
 @dataclasses.dataclass(frozen=True)
 class Task:
-  """A model plus its mask source. `fixed_mask(batch) -> (B, L)` for fixed-mask runs."""
+  """A model, the loss weights and, for fixed-mask runs, how the mask is made.
 
-  config: ml_collections.ConfigDict
+  frozen: params the fixed mask reads (a trained generator's) that are never trained. The
+  jitted steps and the export take them as an argument, so they are never baked into a
+  compiled function as constants; `apply` falls back to this field when called eagerly.
+  """
+
   model: nn.Module
-  fixed_mask: Callable[[dict[str, Any]], jax.Array] | None = None
+  kl_weight: float = 0.0
+  continuity_weight: float = 0.0
+  fixed_mask: FixedMask | None = None
+  frozen: Any = None
 
   @property
-  def has_mask(self) -> bool:
-    return isinstance(self.model, Seq2Exp)
+  def center_len(self) -> int:
+    return int(self.model.center_len)
 
-  def init(self, rng: jax.Array, batch: dict[str, Any]) -> Any:
+  def init(self, rng: jax.Array, batch: Batch) -> Any:
     """Fresh params (a pytree) from the shapes of one example of `batch`."""
-    one = {k: v[:1] for k, v in numeric(batch).items()}
-    return jax.jit(lambda r: self.model.init(
-        {"params": r, "mask": r}, **self._inputs(one, train=False))["params"])(rng)
+    one = jax.tree.map(lambda x: x[:1], batch)
+    return jax.jit(lambda r, b, f: self.model.init(
+        {"params": r, "mask": r}, **self._inputs(b, f, train=False))["params"])(
+            rng, one, self.frozen)
 
-  def _inputs(self, batch: dict[str, Any], train: bool) -> dict[str, Any]:
-    if isinstance(self.model, GeneExpModel):
-      return dict(dna=batch["dna"], signals=batch["signals"], rna_feat=batch["rna_feat"])
-    inputs = dict(dna=batch["dna"], signals=batch["signals"], blacklist=batch["blacklist"],
-                  rna_feat=batch["rna_feat"], train=train)
+  def _inputs(self, batch: Batch, frozen: Any, train: bool) -> dict[str, Any]:
+    inputs = dict(dna=batch.dna, signals=batch.signals, rna_feat=batch.rna_feat,
+                  blacklist=batch.blacklist, train=train)
     if self.fixed_mask is not None:
-      inputs["mask"] = jax.lax.stop_gradient(self.fixed_mask(batch))
+      inputs["mask"] = jax.lax.stop_gradient(self.fixed_mask(frozen, batch))
     return inputs
 
-  def apply(self, params: Any, batch: dict[str, Any], *, train: bool = False,
-            rng: jax.Array | None = None) -> Outputs:
-    """Forward pass on a (cropped) numeric batch; `rng` is needed when training Seq2Exp."""
+  def apply(self, params: Any, batch: Batch, *, train: bool = False,
+            rng: jax.Array | None = None, frozen: Any = None) -> ModelOutput:
+    """Forward pass; `rng` draws the mask when training a learned-mask model."""
+    frozen = self.frozen if frozen is None else frozen
     rngs = {"mask": rng} if (train and rng is not None) else None
-    out = self.model.apply({"params": params}, **self._inputs(batch, train), rngs=rngs)
-    if not self.has_mask:
-      zero = jnp.zeros((), jnp.float32)
-      return Outputs(prediction=out[:, 0].astype(jnp.float32), mask=None, kl=zero,
-                     continuity=zero)
-    return Outputs(prediction=out.prediction[:, 0].astype(jnp.float32), mask=out.mask,
-                   kl=out.kl, continuity=out.continuity)
+    return self.model.apply({"params": params}, **self._inputs(batch, frozen, train),
+                            rngs=rngs)
 
-  def loss(self, params: Any, batch: dict[str, Any], rng: jax.Array
+  def loss(self, params: Any, batch: Batch, rng: jax.Array, frozen: Any = None
            ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Smooth L1 + kl_weight * KL + continuity_weight * continuity; (total, terms)."""
-    out = self.apply(params, batch, train=True, rng=rng)
-    huber = smooth_l1(out.prediction, batch["target"])
-    total = (huber + self.config.loss.kl_weight * out.kl
-             + self.config.loss.continuity_weight * out.continuity)
+    """Smooth L1 + kl_weight * KL + continuity_weight * continuity; (total, terms), the
+    terms with the mask ratio outside the promoter when the model has a mask."""
+    out = self.apply(params, batch, train=True, rng=rng, frozen=frozen)
+    huber = smooth_l1(out.prediction, batch.target)
+    total = huber + self.kl_weight * out.kl + self.continuity_weight * out.continuity
     terms = {"loss": total, "huber": huber, "kl": out.kl, "continuity": out.continuity}
     if out.mask is not None:
-      terms["mask_ratio"] = jnp.mean(out.mask)
+      terms["mask_ratio"] = mask_ratio(out.mask, self.center_len)
     return total, terms
 
 
-def numeric(batch: dict[str, Any]) -> dict[str, Any]:
-  """The fields of a loader batch that can enter jitted code (not ensid/chrom/tss)."""
-  return {k: v for k, v in batch.items() if k not in ("ensid", "chrom", "tss")}
+def _check_mask_source(config: ml_collections.ConfigDict) -> None:
+  source, model = config.mask.source, config.model
+  if source not in MASK_SOURCES:
+    raise ValueError(f"mask.source {source!r}: expected one of {MASK_SOURCES}")
+  learned_model = model.name == "seq2exp" and model.get("bottleneck") is not None
+  if source == "learned" and model.name == "seq2exp" and not learned_model:
+    raise ValueError("mask.source='learned' needs model.bottleneck (it is None); for a "
+                     "fixed mask set mask.source to 'peaks' or 'generator_top'")
+  if source != "learned" and (model.name != "seq2exp" or learned_model):
+    raise ValueError(f"mask.source={source!r} feeds a fixed mask to Seq2Exp's predictor: it "
+                     "needs model.name='seq2exp' with model.bottleneck=None")
 
 
 def build_task(config: ml_collections.ConfigDict,
@@ -145,12 +151,17 @@ def build_task(config: ml_collections.ConfigDict,
                = None) -> Task:
   """The task of `config`. `load_generator(workdir) -> (config, params)` restores the
   trained Seq2Exp whose soft mask a `generator_top` run reads (see checkpoint.py)."""
-  model = build_model(config)
+  _check_mask_source(config)
+  train = config.train
+  model = build_model(config.model, dtype=train.dtype, remat=train.remat)
+  weights = dict(kl_weight=float(config.loss.kl_weight),
+                 continuity_weight=float(config.loss.continuity_weight))
   source = config.mask.source
   if source == "learned":
-    return Task(config, model)
+    return Task(model, **weights)
   if source == "peaks":
-    return Task(config, model, lambda batch: batch["peaks"].astype(jnp.float32))
+    return Task(model, **weights,
+                fixed_mask=lambda frozen, batch: batch.peaks.astype(jnp.float32))
   if not config.mask.generator_workdir:
     raise ValueError("mask.source='generator_top' needs mask.generator_workdir, the workdir "
                      "of a trained Seq2Exp run")
@@ -161,12 +172,10 @@ def build_task(config: ml_collections.ConfigDict,
     raise ValueError(f"{config.mask.generator_workdir}: not a learned-mask Seq2Exp run "
                      f"(model.name={gen_config.model.name!r}, mask.source="
                      f"{gen_config.mask.source!r})")
-  gen_config = gen_config.copy_and_resolve_references()
-  gen_config.train.dtype, gen_config.train.remat = config.train.dtype, config.train.remat
-  generator = Task(gen_config, build_model(gen_config))
+  generator = Task(build_model(gen_config.model, dtype=train.dtype, remat=train.remat))
   fraction = float(config.mask.top_fraction)
 
-  def mask_fn(batch):
-    return top_fraction_mask(generator.apply(gen_params, batch, train=False).mask, fraction)
+  def mask_fn(frozen, batch):
+    return top_fraction_mask(generator.apply(frozen, batch).mask, fraction)
 
-  return Task(config, model, mask_fn)
+  return Task(model, **weights, fixed_mask=mask_fn, frozen=gen_params)

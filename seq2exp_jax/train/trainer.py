@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import pathlib
-import time
 from typing import Any
 
 import jax
@@ -21,16 +21,18 @@ import ml_collections
 import numpy as np
 from jax.sharding import Mesh
 
+from data_pipeline import io
 from data_pipeline.loader import ShardedLoader, default_mesh
-from data_pipeline import io as atomic
-from seq2exp_jax.train import checkpoint
-from seq2exp_jax.config import loader as configs
+from seq2exp_jax.config import loader as config_loader
+from seq2exp_jax.config.signature import differences, model_signature
 from seq2exp_jax.evaluation.evaluate import eval_loader, evaluate
+from seq2exp_jax.train import checkpoint
 from seq2exp_jax.train.metric_writer import MetricWriter, progress_bar
 from seq2exp_jax.train.optim import learning_rate, make_optimizer
-from seq2exp_jax.train.task import build_task, numeric
 from seq2exp_jax.train.step import (init_state, make_eval_step, make_train_step,
                                     nonfinite_names, state_sharding)
+from seq2exp_jax.train.task import build_task
+from seq2exp_jax.train.throughput import Throughput
 
 log = logging.getLogger(__name__)
 
@@ -44,20 +46,25 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: pathlib.Path) ->
   workdir.mkdir(parents=True, exist_ok=True)
   path = workdir / "config.json"
   if path.is_file():
-    old = configs.from_json(path.read_text())
-    diff = checkpoint.differences(checkpoint.model_signature(old),
-                                  checkpoint.model_signature(config))
+    old = config_loader.from_json(path.read_text())
+    diff = differences(model_signature(old), model_signature(config))
     if diff:
       raise checkpoint.CheckpointMismatch(
           f"{workdir} holds a run of a different model ({'; '.join(diff)}); use another "
           "--workdir")
   if jax.process_index() == 0:
-    atomic.write_json(path, json.loads(configs.to_json(config)))
+    io.write_json(path, json.loads(config_loader.to_json(config)))
 
 
 def load_generator(workdir: str) -> tuple[ml_collections.ConfigDict, Any]:
+  """(config, params) of a trained Seq2Exp's best checkpoint (for generator_top runs)."""
   config, params, _ = checkpoint.load_run(workdir, "best")
   return config, params
+
+
+def improves(mse: float, best: dict[str, Any] | None) -> bool:
+  """A finite validation MSE below the best so far: NaN or Inf never becomes the best."""
+  return math.isfinite(mse) and (best is None or mse < best["mse"])
 
 
 def _check_finite(state: dict[str, Any]) -> None:
@@ -73,17 +80,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
   """Trains `config` in `workdir` (resuming if it has checkpoints); returns the final
   measurements, the last validation metrics and the best validation step."""
   workdir = pathlib.Path(workdir)
+  if not config.data.dir:
+    raise ValueError("data.dir is empty: pass --config.data.dir=<prepared data set>")
   prepare_workdir(config, workdir)
   mesh = mesh or default_mesh()
-  tc = config.train
+  tc, dc = config.train, config.data
+  signature = model_signature(config)
   task = build_task(config, load_generator)
   schedule = learning_rate(config.optim, tc.steps)
   tx = make_optimizer(config.optim, schedule)
-  train_loader = ShardedLoader(config.data.dir, config.data.train_split, tc.batch_size,
-                               mesh=mesh, seed=tc.seed, shuffle=True,
-                               num_threads=config.data.num_threads,
-                               prefetch=config.data.prefetch)
-  first = numeric(train_loader.to_global(next(train_loader.host_batches(0))))
+  train_loader = ShardedLoader(dc.dir, dc.train_split, tc.batch_size, mesh=mesh,
+                               seed=tc.seed, shuffle=True, num_threads=dc.num_threads,
+                               prefetch=dc.prefetch, window=dc.window)
+  first = train_loader.to_global(next(train_loader.host_batches(0)))
   shapes = jax.eval_shape(lambda: init_state(task, tx, first, tc.seed))
   shardings = state_sharding(shapes, mesh, tc.shard_params)
   state = jax.jit(lambda: init_state(task, tx, first, tc.seed), out_shardings=shardings)()
@@ -92,25 +101,27 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
   best_mngr = checkpoint.manager(workdir / "best", keep=1)
   latest = mngr.latest_step()
   if latest is not None:
-    state, loader_state = checkpoint.restore(mngr, latest, checkpoint.abstract(state), config)
+    state, loader_state = checkpoint.restore(mngr, latest, checkpoint.abstract(state),
+                                             signature)
     train_loader.set_state(loader_state)
     log.info("resumed %s at step %d", workdir, latest)
   best_file = workdir / "best.json"
   best = json.loads(best_file.read_text()) if best_file.is_file() else None
 
   train_step = make_train_step(task, tx, schedule, shardings, mesh)
-  valid_loader = eval_loader(config, config.data.eval_split, mesh)
-  eval_step = make_eval_step(task, with_mask=task.has_mask)
+  valid_loader = eval_loader(dc.dir, dc.eval_split, tc.eval_batch_size, window=dc.window,
+                             mesh=mesh, num_threads=dc.num_threads, prefetch=dc.prefetch)
+  eval_step = make_eval_step(task)
   writer = MetricWriter(workdir, enabled=jax.process_index() == 0)
   step = int(jax.device_get(state["step"]))
   writer.truncate_after(step)
   result: dict[str, Any] = {"step": step}
   pending: list[dict[str, jax.Array]] = []
-  last_time, last_step = time.perf_counter(), step
+  throughput = Throughput(step, tc.batch_size)
   bar = progress_bar(total=tc.steps, initial=step, enabled=tc.progress, desc=config.experiment)
   try:
     for batch in (train_loader if step < tc.steps else ()):
-      state, terms = train_step(state, numeric(batch))
+      state, terms = train_step(state, batch)
       step += 1
       pending.append(terms)
       bar.update(1)
@@ -124,27 +135,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
         _check_finite(state)  # nothing non-finite is logged as fine, validated or saved
       if log_now:
         fetched = jax.device_get(pending)
-        now = time.perf_counter()
         means = {k: float(np.mean([f[k] for f in fetched])) for k in fetched[0]}
         means["learning_rate"] = float(fetched[-1]["learning_rate"])
-        means["examples_per_second"] = (step - last_step) * tc.batch_size / (now - last_time)
+        means["examples_per_second"] = throughput.rate(step)
         writer.write(step, "train", means)
         bar.set_postfix(loss=f"{means['loss']:.4f}")
         result["train"] = means
-        pending, last_time, last_step = [], now, step
+        pending = []
       if eval_now:
-        metrics = evaluate(task, state["params"], valid_loader, eval_step)
-        writer.write(step, config.data.eval_split, metrics)
-        result["valid"] = metrics
-        if best is None or not metrics["mse"] >= best["mse"]:  # NaN never wins
-          best = dict(metrics, step=step)
-          checkpoint.save(best_mngr, step, state, train_loader.get_state(), config)
-          best_mngr.wait_until_finished()
-          if jax.process_index() == 0:
-            atomic.write_json(best_file, best)
-        last_time = time.perf_counter()  # validation is not training throughput
+        with throughput.excluded():  # validation is not training throughput
+          metrics = evaluate(eval_step, state["params"], valid_loader, task.center_len)
+          writer.write(step, dc.eval_split, metrics)
+          result["valid"] = metrics
+          if improves(metrics["mse"], best):
+            best = dict(metrics, step=step)
+            checkpoint.save(best_mngr, step, state, train_loader.get_state(), signature)
+            best_mngr.wait_until_finished()
+            if jax.process_index() == 0:
+              io.write_json(best_file, best)
       if save_now:
-        checkpoint.save(mngr, step, state, train_loader.get_state(), config)
+        checkpoint.save(mngr, step, state, train_loader.get_state(), signature)
       if last:
         break
   finally:

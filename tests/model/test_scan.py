@@ -18,9 +18,18 @@ def _inputs(batch, length, inner, state, seed=0):
   return x, delta, A, Bm, Cm
 
 
+def _scan_fn(method, kw):
+  """selective_scan by method name, or chunked_scan itself when a chunk kernel is chosen."""
+  if "inner" in kw:
+    return scan.chunked_scan
+  return lambda *a, **k: scan.selective_scan(*a, method=method, **k)
+
+
 def _value_and_grads(method, args, **kw):
+  fn = _scan_fn(method, kw)
+
   def loss(*a):
-    y = scan.selective_scan(*a, method=method, **kw)
+    y = fn(*a, **kw)
     return jnp.sum(jnp.sin(y) * y), y
   (_, y), grads = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2, 3, 4), has_aux=True))(*args)
   return y, grads
@@ -51,9 +60,10 @@ def test_fused_step_sizes_skip_and_gate_equal_the_composition(inner):
   bias = jnp.linspace(-2.0, 19.0, 6)
 
   def run(method, **kw):
+    fn = _scan_fn(method, kw)
+
     def loss(x, dt, A, Bm, Cm, D, z, bias):
-      y = scan.selective_scan(x, dt, A, Bm, Cm, D=D, z=z, delta_bias=bias,
-                              delta_softplus=True, method=method, **kw)
+      y = fn(x, dt, A, Bm, Cm, D=D, z=z, delta_bias=bias, delta_softplus=True, **kw)
       return jnp.sum(jnp.sin(y) * y), y
     return jax.jit(jax.value_and_grad(loss, argnums=tuple(range(8)), has_aux=True))(
         x, dt, A, Bm, Cm, D, z, bias)
@@ -85,6 +95,25 @@ def test_reference_matches_explicit_loop():
     ys.append(h @ Cm[0, t])
   got = scan.reference_scan(*(jnp.asarray(a, jnp.float32) for a in (x, delta, A, Bm, Cm)))
   np.testing.assert_allclose(got[0], np.stack(ys), rtol=1e-5, atol=1e-6)
+
+
+def test_a_registered_method_gets_every_argument(monkeypatch):
+  """A new kernel only registers in SCAN_METHODS: selective_scan hands every method the same
+  arguments, with no special case for any name."""
+  seen = {}
+
+  def fake(x, delta, A, Bm, Cm, D, z, delta_bias, *, delta_softplus, chunk_size):
+    seen.update(D=D, z=z, delta_bias=delta_bias, delta_softplus=delta_softplus,
+                chunk_size=chunk_size)
+    return x
+
+  monkeypatch.setitem(scan.SCAN_METHODS, "fake", fake)
+  x, delta, A, Bm, Cm = _inputs(1, 8, 2, 2)
+  out = scan.selective_scan(x, delta, A, Bm, Cm, D=jnp.ones(2), z=x, delta_bias=jnp.zeros(2),
+                            delta_softplus=True, method="fake", chunk_size=5)
+  np.testing.assert_array_equal(out, x)
+  assert seen["delta_softplus"] is True and seen["chunk_size"] == 5
+  assert all(seen[k] is not None for k in ("D", "z", "delta_bias"))
 
 
 def test_unknown_method_is_refused():

@@ -103,14 +103,14 @@ def test_bed_round_trip_is_sorted_valid_bed6(tmp_path):
   elements = [Element("chr2", 50, 60, "G3", 0.42), Element("chr1", 10, 20, "G2", 1.2),
               Element("chr1", 10, 20, "G1", -0.1), Element("chr1", 5, 30, "G1", 0.5004)]
   path = tmp_path / "elements.bed"
-  tracks.write_bed(path, elements)
+  tracks.write_elements(path, elements)
   lines = path.read_text().splitlines()
   for line in lines:
     chrom, start, end, name, score, strand = line.split("\t")
     assert int(start) < int(end) and 0 <= int(score) <= 1000 and strand == "."
     assert score == str(int(score))
   assert [line.split("\t")[4] for line in lines] == ["500", "0", "1000", "420"]
-  back = tracks.read_bed(path)
+  back = tracks.read_elements(path)
   want = sorted(elements, key=lambda e: (e.chrom, e.start, e.end, e.name))
   assert [(e.chrom, e.start, e.end, e.name) for e in back] == \
       [(e.chrom, e.start, e.end, e.name) for e in want]
@@ -118,9 +118,9 @@ def test_bed_round_trip_is_sorted_valid_bed6(tmp_path):
                              np.clip([e.score for e in want], 0, 1), atol=5e-4)
   path.write_text("chr1\t10\t20\tG\t5\t.\nchr1\t30\tx\tG\t5\t.\n")
   with pytest.raises(ValueError, match=r"elements\.bed: line 2"):
-    tracks.read_bed(path)
+    tracks.read_elements(path)
   with pytest.raises(ValueError, match="start < end"):
-    tracks.write_bed(path, [Element("chr1", 5, 5, "G", 0.5)])
+    tracks.write_elements(path, [Element("chr1", 5, 5, "G", 0.5)])
 
 
 def expected_track(size, windows, chrom):
@@ -172,7 +172,7 @@ def test_bigwig_errors_and_atomic_writes(tmp_path, monkeypatch):
   bed = tmp_path / "elements.bed"
   bed.write_text("old\n")
   with pytest.raises(ValueError, match="name"):
-    tracks.write_bed(bed, [Element("chr1", 1, 2, "A", 0.5), Element("chr1", 5, 9, "a b", 1)])
+    tracks.write_elements(bed, [Element("chr1", 1, 2, "A", 0.5), Element("chr1", 5, 9, "a b", 1)])
   assert path.read_bytes() == b"old" and bed.read_text() == "old\n"
   assert sorted(p.name for p in tmp_path.iterdir()) == ["elements.bed", "mask.bw"]
 

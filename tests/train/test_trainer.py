@@ -213,7 +213,7 @@ def test_eval_predict_and_export(soft_run, data, tmp_path, capsys):
     assert np.all(np.isfinite(values)) and np.all((values >= 0) & (values <= 1))
     assert np.all(values[(int(tss) - 10 - lo):(int(tss) + 10 - lo)] == 1.0)  # promoter
   bw.close()
-  elements = tracks.read_bed(out / "elements.bed")
+  elements = tracks.read_elements(out / "elements.bed")
   spans = {e: (c, int(t)) for e, c, t, _, _ in genes}
   for el in elements:
     chrom, tss = spans[el.name]

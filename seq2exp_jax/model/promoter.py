@@ -1,0 +1,45 @@
+"""The promoter window and the rules every mask obeys.
+
+The promoter is the central `center_len` positions of the window, starting at
+(L - center_len) // 2 (the TSS sits at index L // 2). Every mask, learned or fixed, has its
+blacklisted positions set to 0 and then its promoter set to 1 (the promoter wins), and the
+expression head pools the promoter.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Bool, Float
+
+
+def centre_start(length: int, center_len: int) -> int:
+  """First index of the centred promoter window, (L - center_len) // 2."""
+  if not 0 <= center_len <= length:
+    raise ValueError(f"center_len {center_len}: expected 0 <= center_len <= the window "
+                     f"({length})")
+  return (length - center_len) // 2
+
+
+def promoter_positions(length: int, center_len: int) -> np.ndarray:
+  """bool (L,): True on the central `center_len` positions (those the model forces to 1)."""
+  out = np.zeros(length, bool)
+  start = centre_start(length, center_len)
+  out[start:start + center_len] = True
+  return out
+
+
+def promoter_mean(hidden: Float[Array, "B L D"], center_len: int) -> Float[Array, "B D"]:
+  """Mean over the promoter positions, float32."""
+  c0 = centre_start(hidden.shape[1], center_len)
+  return jnp.mean(hidden[:, c0:c0 + center_len].astype(jnp.float32), axis=1)
+
+
+def apply_region_rules(mask: Float[Array, "B L"], blacklist: Bool[Array, "B L"] | None,
+                       center_len: int) -> Float[Array, "B L"]:
+  """Blacklisted positions -> 0, then the promoter -> 1 (the promoter wins); float32."""
+  mask = mask.astype(jnp.float32)
+  if blacklist is not None:
+    mask = jnp.where(blacklist, 0.0, mask)
+  return jnp.where(jnp.asarray(promoter_positions(mask.shape[1], center_len))[None], 1.0,
+                   mask)
