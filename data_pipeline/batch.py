@@ -9,8 +9,6 @@ Letters: B batch, L window (positions), S signal tracks, F mRNA features (+ prom
 activity).
 """
 
-from __future__ import annotations
-
 import dataclasses
 from typing import Any
 

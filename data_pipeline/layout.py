@@ -1,4 +1,5 @@
-"""Where every file of the published GeneExp data set lives (SPEC §4).
+"""Where every file of the published GeneExp data set lives (docs/data.md, "The published
+GeneExp layout").
 
 The synthetic genome writes exactly this layout and the readers read it, so one object
 names every path. Paths follow the published data set: a user points `root` at the unpacked

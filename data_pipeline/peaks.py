@@ -1,5 +1,5 @@
 """MACS3 peaks on the DNase track: the paper's "MACS3" baseline mask and the reference that
-the learned mask is compared with (SPEC §2, §5).
+the learned mask is compared with (docs/method.md, "Baselines").
 
 Once per data set: the DNase bigWig is exported as bedGraph and `macs3 bdgpeakcall` calls peaks
 on it; the peaks BED then becomes a per-window bool mask through `readers.masks`.

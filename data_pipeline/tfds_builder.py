@@ -1,6 +1,7 @@
-"""TFDS builder of the prepared GeneExp data set: one example per gene (SPEC §4, §6).
+"""TFDS builder of the prepared GeneExp data set: one example per gene (docs/data.md, "The
+prepared data set").
 
-The builder reads the §4 layout (real or synthetic) once through `readers.WindowReader` and
+The builder reads the GeneExp layout (real or synthetic) once through `readers.WindowReader` and
 writes array_record files, which build and read without TensorFlow:
 
   builder = GeneExp(data_root=ROOT, config=make_config("K562", 200_000), data_dir=OUT,
@@ -245,7 +246,8 @@ def build_atomically(data_root: str | os.PathLike, out_dir: str | os.PathLike,
   """Builds the data set into a temp dir beside `out_dir/geneexp/<config>/<version>` and
   renames it into place, replacing an old build only once the new one is complete.
 
-  `compression` is a key of COMPRESSION. `extra_files` {name: path} are copied into the data set directory (e.g. the peaks BED).
+  `compression` is a key of COMPRESSION. `extra_files` {name: path} are copied into the data
+  set directory (e.g. the peaks BED).
   Returns the data set directory (readable by `tfds.builder_from_directory`).
   """
   final = dataset_dir(out_dir, config)

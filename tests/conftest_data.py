@@ -1,6 +1,6 @@
 """Writers of small GeneExp-layout data roots for the reader, builder and loader tests.
 
-`write_layout` writes every file of SPEC §4 (FASTA, bigWigs, Hi-C HDF5, CSVs, gene table,
+`write_layout` writes every file of docs/data.md (FASTA, bigWigs, Hi-C HDF5, CSVs, gene table,
 BED masks) from known numpy arrays and returns those arrays, so a test can compare what the
 readers return with an independent slice of the truth. Bad-input tests start from a good
 layout and break one file.

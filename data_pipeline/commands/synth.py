@@ -2,7 +2,7 @@
 
   seq2exp synth --out /tmp/synth --preset tiny --seed 0
 
-writes the SPEC §4 layout for one cell type plus truth/ (see data_pipeline/synth/).
+writes the docs/data.md layout for one cell type plus truth/ (see data_pipeline/synth/).
 """
 
 from __future__ import annotations

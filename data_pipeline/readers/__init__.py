@@ -1,4 +1,5 @@
-"""Readers of the published GeneExp layout (SPEC §4), one file per kind of input.
+"""Readers of the published GeneExp layout, one file per kind of input (docs/data.md, "The
+published GeneExp layout").
 
 `window.WindowReader` ties them together: it opens every file once and returns one example
 (a dict of numpy arrays) per gene.

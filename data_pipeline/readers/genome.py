@@ -1,4 +1,4 @@
-"""Chromosome lengths and FASTA windows (SPEC §4): DNA as uint8 codes, N beyond the ends."""
+"""Chromosome lengths and FASTA windows (docs/data.md): DNA as uint8 codes, N beyond the ends."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Hi-C contact with the TSS (SPEC §4): `HiC/<cell>/hic_feat_chrN.h5`, one dataset per gene.
+"""Hi-C contact with the TSS: `HiC/<cell>/hic_feat_chrN.h5`, one dataset per gene
+(docs/data.md, "The published GeneExp layout").
 
 Dataset `chrN_<tss>` is a per-bp vector of contact counts with the TSS over the gene's window
 [tss - W/2, tss + W/2) clipped to the chromosome, which is how the published files store it

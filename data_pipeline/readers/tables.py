@@ -1,4 +1,4 @@
-"""The per-gene tables (SPEC §4): fold CSV, expression CSV (mRNA features + CAGE) and the ABC
+"""The per-gene tables (docs/data.md): fold CSV, expression CSV (mRNA features + CAGE) and the ABC
 gene table, joined into one `Gene` per example.
 
 Every reader checks its header, the number of fields of each row, numbers and duplicates,

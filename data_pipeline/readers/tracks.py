@@ -1,4 +1,5 @@
-"""bigWig signal windows (SPEC §4): NaN and missing coverage read as 0, zero padding.
+"""bigWig signal windows: NaN and missing coverage read as 0, zero padding (docs/data.md,
+"The published GeneExp layout").
 
 A bigWig without a chromosome that a gene needs is an error (not silent zeros): a missing
 chromosome almost always means the wrong file or genome build, and zeros would train the model

@@ -1,4 +1,5 @@
-"""One training example per gene, read straight from the GeneExp layout (SPEC §4).
+"""One training example per gene, read straight from the GeneExp layout (docs/data.md,
+"Windows and features").
 
 `WindowReader` opens every file once and returns, for a gene, a dict of numpy arrays with the
 feature names of the prepared data set. It is what the TFDS builder writes and what the

@@ -1,4 +1,5 @@
-"""The synthetic genome with known answers (SPEC §5), written in the GeneExp layout.
+"""The synthetic genome with known answers, written in the GeneExp layout (docs/data.md,
+"The synthetic genome").
 
 landscape (real K562 neighbourhoods, compacted) -> labels (the expression formula) ->
 dna + motifs (background DNA, planted grammar) -> tracks (DNase, H3K27ac, Hi-C) ->

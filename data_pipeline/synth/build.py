@@ -122,7 +122,7 @@ def _write_chromosome(seed: int, ci: int, chrom: str, land: landscape_lib.Landsc
 def build(out: pathlib.Path, preset: Preset, seed: int, cell_type: str = "K562",
           overwrite: bool = False, progress: bool = True, preset_name: str = "custom"
           ) -> Summary:
-  """Writes the §4 layout plus truth/ for one cell type into `out` (atomically)."""
+  """Writes the GeneExp layout plus truth/ for one cell type into `out` (atomically)."""
   layout_lib.GeneExpLayout(out, cell_type)  # validates the cell type before any work
   rng = _stream(seed, 0)
   rows = landscape_lib.choose_genes(rng, preset.n_genes, preset.window, preset.min_elements,

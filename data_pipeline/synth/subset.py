@@ -3,8 +3,11 @@
 A developer tool, run once; its outputs are shipped in `data_pipeline/resources/` and the
 package never reads the source tables at run or test time:
 
-  python -m data_pipeline.synth.subset --real /work/shared/data/real \
+  python -m data_pipeline.synth.subset --real REAL_DIR \
       --jaspar-sqlite pyjaspar/data/JASPAR2024.sqlite --out data_pipeline/resources
+
+REAL_DIR holds the real K562 tables (gene list, candidate elements with their DNase and
+H3K27ac counts, mRNA features, fold split; see resources/PROVENANCE.md for their source).
 
 Genes: every gene of the benchmark whose real 200 kb window does not overlap the window of
 the previously kept gene on its chromosome (a greedy sweep in TSS order), so no real

@@ -1,4 +1,4 @@
-"""The tables of a synthetic data set: the §4 CSV/TSV/BED/JSON files and truth/.
+"""The tables of a synthetic data set: the GeneExp-layout CSV/TSV/BED/JSON files and truth/.
 
 truth/ holds the known answers: causal_elements.bed and decoys.bed (BED6: name =
 ENSID:class, score = number of planted units), elements.tsv (every element with its class,

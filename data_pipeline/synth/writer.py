@@ -1,4 +1,4 @@
-"""Writers for the GeneExp layout files (SPEC §4), and the atomic output directory.
+"""Writers for the GeneExp layout files (docs/data.md), and the atomic output directory.
 
 Everything is built inside a temporary sibling directory that is renamed onto the target
 only when the whole data set is complete, so a failure never leaves a half-written data set.

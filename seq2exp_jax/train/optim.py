@@ -1,5 +1,6 @@
-"""The paper's optimizer (SPEC §2): AdamW with gradient clipping, a linear warm-up from
-`init_lr` over the first `warmup_fraction` of the run, then a cosine decay to `end_lr`."""
+"""The paper's optimizer (docs/method.md, "Training"): AdamW with gradient clipping, a
+linear warm-up from `init_lr` over the first `warmup_fraction` of the run, then a cosine
+decay to `end_lr`."""
 
 from __future__ import annotations
 

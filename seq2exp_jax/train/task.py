@@ -116,6 +116,7 @@ class Task:
             rng: jax.Array | None = None, frozen: Any = None) -> ModelOutput:
     """Forward pass; `rng` draws the mask when training a learned-mask model."""
     frozen = self.frozen if frozen is None else frozen
+    batch = jax.tree.map(jnp.asarray, batch)  # numpy batches too (serving, eager use)
     rngs = {"mask": rng} if (train and rng is not None) else None
     return self.model.apply({"params": params}, **self._inputs(batch, frozen, train),
                             rngs=rngs)
@@ -125,7 +126,7 @@ class Task:
     """Smooth L1 + kl_weight * KL + continuity_weight * continuity; (total, terms), the
     terms with the mask ratio outside the promoter when the model has a mask."""
     out = self.apply(params, batch, train=True, rng=rng, frozen=frozen)
-    huber = smooth_l1(out.prediction, batch.target)
+    huber = smooth_l1(out.prediction, jnp.asarray(batch.target))
     total = huber + self.kl_weight * out.kl + self.continuity_weight * out.continuity
     terms = {"loss": total, "huber": huber, "kl": out.kl, "continuity": out.continuity}
     if out.mask is not None:

@@ -1,90 +1,170 @@
-"""Every experiment config builds, in every variant, and overrides are typed and checked."""
+"""Every experiment config builds, in every variant, at its real window (eval_shape, no
+compute); the rows share one recipe and one size; overrides are typed and checked."""
 
+import json
+import math
 import pathlib
 
 import jax
-import jax.numpy as jnp
 import pytest
 
+import original_counts
+from conftest import REPO
+from data_pipeline.batch import Batch
 from seq2exp_jax.config import loader as configs
-from seq2exp_jax.train.task import build_model
+from seq2exp_jax.train.task import build_model, build_task
 
-EXPERIMENTS = sorted(pathlib.Path(__file__).parents[1].glob("experiments/*.py"))
+EXPERIMENTS = sorted(p for p in (REPO / "experiments").glob("*.py")
+                     if p.stem not in ("__init__", "common"))
 NAMES = ["caduceus", "caduceus_signals", "hyena", "macs3_mask", "mamba", "seq2exp_hard",
          "seq2exp_retrain_top10", "seq2exp_soft"]
+PAPER_WINDOW = 200_000
 
 
 def test_one_config_per_row_of_the_paper():
-  assert sorted(p.stem for p in EXPERIMENTS if not p.stem.startswith("_")) == NAMES
+  assert [p.stem for p in EXPERIMENTS] == NAMES
+
+
+def _shapes(config, length: int):
+  """eval_shape of init and of one training forward at window `length`, batch 1."""
+  model = build_model(config.model, dtype=config.train.dtype, remat=config.train.remat)
+  batch = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
+                       Batch.zeros(1, length))
+  mask = None if config.mask.source == "learned" else jax.ShapeDtypeStruct((1, length),
+                                                                           "float32")
+
+  def init_and_apply(key, batch, mask):
+    kw = dict(dna=batch.dna, signals=batch.signals, rna_feat=batch.rna_feat,
+              blacklist=batch.blacklist, mask=mask)
+    params = model.init({"params": key, "mask": key}, **kw)["params"]
+    return params, model.apply({"params": params}, **kw, train=True, rngs={"mask": key})
+
+  return jax.eval_shape(init_and_apply, jax.random.PRNGKey(0), batch, mask)
+
+
+def _count(tree) -> int:
+  return sum(math.prod(x.shape) for x in jax.tree.leaves(tree))
 
 
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
-@pytest.mark.parametrize("variant", ["", ":paper", ":smoke", ":synthetic"])
-def test_every_config_builds_its_model(path, variant):
+@pytest.mark.parametrize("variant", ["", ":smoke", ":synthetic"])
+def test_every_config_builds_its_model_at_its_window(path, variant):
   config = configs.load_config(f"{path}{variant}")
   assert config.experiment == path.stem
   assert config.variant == (variant[1:] or "paper")
-  model = build_model(config)
-  length = 512
-  one = dict(dna=jnp.zeros((1, length, 4)), signals=jnp.zeros((1, length, 3)),
-             rna_feat=jnp.zeros((1, 9)))
-  if config.model.name == "seq2exp":
-    one["blacklist"] = jnp.zeros((1, length), bool)
-    if config.mask.source != "learned":
-      one["mask"] = jnp.ones((1, length))
-  center = min(config.model.args.center_len, 256)
-  model = model.clone(center_len=center, **(
-      {"seq_range": length} if config.model.args.get("pos_enc") else {}))
-  shapes = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), **one))
-  assert jax.tree_util.tree_leaves(shapes)
+  length = config.data.window or (PAPER_WINDOW if config.variant == "paper" else 16_384)
+  params, out = _shapes(config, length)
+  assert out.prediction.shape == (1,)
+  assert (out.mask is None) == (config.model.name == "baseline")
+  if config.model.get("pos_enc"):  # the position embedding spans the window read
+    assert params["pos_emb"].shape == (length, config.model.backbone.d_model)
+  assert _count(params) > 0
+
+
+# The originals' counts at paper size (D=128; 4 + 4 layers, or 8 for the baseline).
+ORIGINAL_PAPER_COUNTS = {"seq2exp_soft": original_counts.seq2exp(128, 4, 4),
+                         "caduceus_signals": original_counts.geneexp(128, 8)}
+
+
+@pytest.mark.parametrize("name", sorted(ORIGINAL_PAPER_COUNTS))
+def test_paper_size_parameter_counts_equal_the_originals(name):
+  params, _ = _shapes(configs.load_config(str(REPO / "experiments" / f"{name}.py")), 4096)
+  assert _count(params) == ORIGINAL_PAPER_COUNTS[name]
+
+
+def test_rows_share_one_recipe_and_one_size():
+  """No row wins by a different recipe or by being deeper or wider: per variant, every row
+  has the same optimizer and training sections, width, and total number of blocks."""
+  for variant in ("paper", "smoke", "synthetic"):
+    rows = {p.stem: configs.load_config(f"{p}:{variant}") for p in EXPERIMENTS}
+    recipes = {json.dumps([c.optim.to_dict(), c.train.to_dict(), c.data.to_dict()],
+                          sort_keys=True) for c in rows.values()}
+    assert len(recipes) == 1, variant
+    widths = {c.model.backbone.d_model for c in rows.values()}
+    depths = {name: (c.model.n_layer if c.model.name == "baseline" else
+                     c.model.n_gen_layer * (1 if c.model.get("share_generator") else 2))
+              for name, c in rows.items()}
+    assert len(widths) == 1, (variant, widths)
+    # Seq2Exp-hard shares one backbone between generator and predictor (as published).
+    assert len({d for n, d in depths.items() if n != "seq2exp_hard"}) == 1, depths
 
 
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
-def test_paper_defaults_follow_the_spec(path):
+def test_paper_defaults_follow_the_published_recipe(path):
   c = configs.load_config(str(path))
   assert (c.optim.lr, c.optim.b1, c.optim.b2, c.optim.weight_decay, c.optim.grad_clip) == (
       5e-4, 0.9, 0.95, 1e-6, 1.0)
   assert (c.train.steps, c.train.batch_size, c.train.dtype) == (50_000, 8, "bfloat16")
   assert (c.optim.warmup_fraction, c.optim.init_lr, c.optim.end_lr) == (0.1, 1e-5, 1e-4)
-  assert c.model.args.d_model == 128 and c.model.args.center_len == 2000
+  assert c.model.backbone.d_model == 128 and c.model.center_len == 2000
   assert path.read_text().count("seq2exp train --config experiments/") == 1  # the command
 
 
 def test_published_variants():
-  soft = configs.load_config("experiments/seq2exp_soft.py")
-  assert (soft.loss.kl_weight, soft.model.args.prior_scale_factor, soft.model.args.beta_min,
-          soft.model.args.marginal_mean, soft.model.args.marginal_scale) == (
-              0.01, 10.0, 1.0, 0.1, 10.0)
-  hard = configs.load_config("experiments/seq2exp_hard.py")
-  a = hard.model.args
-  assert (a.prior_scale_factor, a.beta_min, a.marginal_mean, a.marginal_scale, a.threshold,
-          a.hard, a.share_generator, a.pos_enc, a.seq_range) == (
-              1.0, 0.0, 0.45, 0.1, 0.5, True, True, True, 200_000)
-  assert configs.load_config("experiments/macs3_mask.py").mask.source == "peaks"
-  top = configs.load_config("experiments/seq2exp_retrain_top10.py")
+  soft = configs.load_config(str(REPO / "experiments/seq2exp_soft.py"))
+  b = soft.model.bottleneck
+  assert (soft.loss.kl_weight, b.prior_scale_factor, b.beta_min, b.marginal_mean,
+          b.marginal_scale, b.hard) == (0.01, 10.0, 1.0, 0.1, 10.0, False)
+  assert soft.model.backbone.init_n_layer == 64  # the original's default, never set
+  hard = configs.load_config(str(REPO / "experiments/seq2exp_hard.py"))
+  b, m = hard.model.bottleneck, hard.model
+  assert (b.prior_scale_factor, b.beta_min, b.marginal_mean, b.marginal_scale, b.threshold,
+          b.hard, m.share_generator, m.pos_enc, m.pack_selected) == (
+              1.0, 0.0, 0.45, 0.1, 0.5, True, True, True, True)
+  macs3 = configs.load_config(str(REPO / "experiments/macs3_mask.py"))
+  assert macs3.mask.source == "peaks" and macs3.model.bottleneck is None
+  top = configs.load_config(str(REPO / "experiments/seq2exp_retrain_top10.py"))
   assert (top.mask.source, top.mask.top_fraction) == ("generator_top", 0.1)
 
 
+def test_position_embedding_follows_a_window_override():
+  """The hard run's position embedding is derived from the window the model reads after
+  the command line is applied (it was fixed before the overrides, and went stale)."""
+  c = configs.load_config(str(REPO / "experiments/seq2exp_hard.py:smoke"))
+  configs.apply_overrides(c, ["data.window=512"])
+  params, _ = _shapes(c, c.data.window)
+  assert params["pos_emb"].shape == (512, c.model.backbone.d_model)
+
+
 def test_overrides_are_typed_and_checked():
-  c = configs.load_config("experiments/seq2exp_soft.py:smoke")
+  c = configs.load_config(str(REPO / "experiments/seq2exp_soft.py:smoke"))
   configs.apply_overrides(c, ["train.steps=7", "optim.lr=0.01", "train.progress=false",
-                              "model.args.d_model=8", "data.window=512"])
-  assert (c.train.steps, c.optim.lr, c.train.progress, c.model.args.d_model,
-          c.data.window) == (7, 0.01, False, 8, 512)
+                              "model.backbone.d_model=8", "data.window=512",
+                              "model.backbone.dt_max=0.05"])
+  assert (c.train.steps, c.optim.lr, c.train.progress, c.model.backbone.d_model,
+          c.data.window, c.model.backbone.dt_max) == (7, 0.01, False, 8, 512, 0.05)
+  assert build_model(c.model).backbone.dt_max == 0.05  # reaches the SSM
   with pytest.raises(KeyError, match="train.stepz"):
     configs.apply_overrides(c, ["train.stepz=3"])
   with pytest.raises(ValueError, match="train.steps"):
     configs.apply_overrides(c, ["train.steps=many"])
   with pytest.raises(ValueError, match="variant"):
-    configs.load_config("experiments/seq2exp_soft.py:huge")
+    configs.load_config(str(REPO / "experiments/seq2exp_soft.py:huge"))
   with pytest.raises(FileNotFoundError, match="nope.py"):
     configs.load_config("experiments/nope.py")
   assert configs.split_overrides(["--workdir", "w", "--config.train.steps=3"]) == (
       ["--workdir", "w"], ["train.steps=3"])
 
 
-def test_unknown_model_argument_is_named():
-  c = configs.load_config("experiments/caduceus.py:smoke")
-  c.model.args.n_layers = 3
-  with pytest.raises(ValueError, match="n_layers"):
-    build_model(c)
+@pytest.mark.parametrize("change,message", [
+    (lambda c: c.model.update(n_layers=3), "n_layers"),
+    (lambda c: c.model.backbone.update(d_states=3), "d_states"),
+    (lambda c: c.model.backbone.update(dtype="bfloat16"), "set train.dtype"),
+    (lambda c: c.model.update(name="transformer"), "model.name 'transformer'"),
+])
+def test_unknown_model_arguments_are_named(change, message):
+  c = configs.load_config(str(REPO / "experiments/caduceus.py:smoke"))
+  change(c)
+  with pytest.raises(ValueError, match=message):
+    build_model(c.model)
+
+
+def test_mask_source_must_fit_the_model():
+  c = configs.load_config(str(REPO / "experiments/seq2exp_soft.py:smoke"))
+  c.mask.source = "peaks"
+  with pytest.raises(ValueError, match="needs model.name='seq2exp' with model.bottleneck=None"):
+    build_task(c)
+  c = configs.load_config(str(REPO / "experiments/macs3_mask.py:smoke"))
+  c.mask.source = "learned"
+  with pytest.raises(ValueError, match="needs model.bottleneck"):
+    build_task(c)

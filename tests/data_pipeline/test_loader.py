@@ -4,6 +4,7 @@ per-process parts that add up to the global batch, and 1 device."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -12,9 +13,12 @@ import jax
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from beartype import beartype
 from jax.sharding import PartitionSpec as P
+from jaxtyping import jaxtyped
 
 from conftest_data import SYNTH_WINDOW, tiny_synthetic
+from data_pipeline.batch import Batch, crop
 from data_pipeline.loader import ShardedLoader, one_hot_dna
 
 N_TRAIN = 18
@@ -27,7 +31,7 @@ def ds_dir(tmp_path_factory):
 
 
 def ensids(batches):
-  return [list(b["ensid"]) for b in batches]
+  return [list(b.genes.ensid) for b in batches]
 
 
 def take(loader, n):
@@ -46,24 +50,25 @@ def test_eight_devices_each_example_once_per_epoch(ds_dir):
   batches = list(loader)
   assert len(batches) == 4
   for epoch in (batches[:2], batches[2:]):
-    seen = [e for b in epoch for e in b["ensid"]]
+    seen = [e for b in epoch for e in b.genes.ensid]
     assert len(seen) == len(set(seen)) == 16  # 16 of 18: the remainder is dropped
   assert ensids(batches[:2]) != ensids(batches[2:])  # reshuffled per epoch
   b = batches[0]
-  assert b["dna"].shape == (GB, SYNTH_WINDOW, 4) and b["dna"].dtype == np.float32
-  assert b["signals"].shape == (GB, SYNTH_WINDOW, 3)
-  assert b["rna_feat"].shape == (GB, 9) and b["target"].shape == (GB,)
-  dtypes = {k: str(b[k].dtype) for k in ("signals", "rna_feat", "target", "blacklist",
+  assert b.dna.shape == (GB, SYNTH_WINDOW, 4) and b.dna.dtype == np.float32
+  assert b.signals.shape == (GB, SYNTH_WINDOW, 3)
+  assert b.rna_feat.shape == (GB, 9) and b.target.shape == (GB,)
+  dtypes = {k: str(getattr(b, k).dtype) for k in ("signals", "rna_feat", "target", "blacklist",
                                           "includelist", "peaks", "truth", "valid")}
   assert dtypes == {"signals": "float32", "rna_feat": "float32", "target": "float32",
                     "blacklist": "bool", "includelist": "bool", "peaks": "bool",
                     "truth": "uint8", "valid": "bool"}
   for key in ("dna", "signals", "blacklist", "peaks", "truth", "target", "valid"):
-    assert isinstance(b[key], jax.Array)
-    assert b[key].sharding.spec[0] == "data", key
-    assert len(b[key].sharding.device_set) == 8
-    assert b[key].addressable_shards[0].data.shape[0] == 1  # one example per device
-  assert isinstance(b["ensid"], np.ndarray) and b["tss"].dtype == np.int64
+    value = getattr(b, key)
+    assert isinstance(value, jax.Array)
+    assert value.sharding.spec[0] == "data", key
+    assert len(value.sharding.device_set) == 8
+    assert value.addressable_shards[0].data.shape[0] == 1  # one example per device
+  assert isinstance(b.genes.ensid, np.ndarray) and b.genes.tss.dtype == np.int64
 
 
 def test_eval_mode_pads_and_marks_valid(ds_dir):
@@ -71,13 +76,13 @@ def test_eval_mode_pads_and_marks_valid(ds_dir):
                          drop_remainder=False)
   batches = list(loader)
   assert len(batches) == 3 == loader.steps_per_epoch
-  valid = np.concatenate([np.asarray(b["valid"]) for b in batches])
+  valid = np.concatenate([np.asarray(b.valid) for b in batches])
   assert valid.sum() == N_TRAIN and not valid[N_TRAIN:].any()
-  seen = [e for b in batches for e, v in zip(b["ensid"], np.asarray(b["valid"])) if v]
+  seen = [e for b in batches for e, v in zip(b.genes.ensid, np.asarray(b.valid)) if v]
   source = tfds.builder_from_directory(str(ds_dir)).as_data_source()["train"]
   assert seen == [source[i]["ensid"].decode() for i in range(N_TRAIN)]  # in order, once
   last = batches[-1]
-  assert not np.asarray(last["dna"])[2:].any() and not np.asarray(last["target"])[2:].any()
+  assert not np.asarray(last.dna)[2:].any() and not np.asarray(last.target)[2:].any()
 
 
 def test_same_seed_same_sequence_other_seed_differs(ds_dir):
@@ -87,7 +92,7 @@ def test_same_seed_same_sequence_other_seed_differs(ds_dir):
   assert ensids(a) == ensids(b) and ensids(a) != ensids(c)
   for x, y in zip(a, b):
     for key in ("dna", "signals", "target", "truth"):
-      np.testing.assert_array_equal(np.asarray(x[key]), np.asarray(y[key]))
+      np.testing.assert_array_equal(np.asarray(getattr(x, key)), np.asarray(getattr(y, key)))
 
 
 def test_resume_mid_epoch_continues_the_same_sequence(ds_dir):
@@ -109,7 +114,7 @@ def test_one_hot_on_device_matches_codes(ds_dir):
   loader = ShardedLoader(ds_dir, "train", GB, shuffle=False, num_epochs=1)
   host = next(loader.host_batches())
   codes = host["dna"]
-  dna = np.asarray(next(iter(loader))["dna"])
+  dna = np.asarray(next(iter(loader)).dna)
   assert ((codes == 4) == (dna.sum(-1) == 0)).all()
   acgt = codes < 4
   np.testing.assert_array_equal(dna.argmax(-1)[acgt], codes[acgt])
@@ -138,9 +143,9 @@ def test_single_device(ds_dir):
   loader = ShardedLoader(ds_dir, "train", 2, mesh=mesh, seed=0, num_epochs=1)
   assert loader.steps_per_epoch == 9
   batches = list(loader)
-  assert len({e for b in batches for e in b["ensid"]}) == N_TRAIN
-  assert batches[0]["dna"].sharding.device_set == {jax.devices()[0]}
-  assert batches[0]["dna"].sharding.spec == P("data")
+  assert len({e for b in batches for e in b.genes.ensid}) == N_TRAIN
+  assert batches[0].dna.sharding.device_set == {jax.devices()[0]}
+  assert batches[0].dna.sharding.spec == P("data")
 
 
 def test_bad_arguments(ds_dir, tmp_path):
@@ -153,15 +158,54 @@ def test_bad_arguments(ds_dir, tmp_path):
   with pytest.raises(FileNotFoundError, match="not a prepared data set"):
     ShardedLoader(tmp_path, "train", GB)
   valid = list(ShardedLoader(ds_dir, "valid", GB, drop_remainder=False, num_epochs=1))
-  assert len(valid) == 1 and np.asarray(valid[0]["valid"]).sum() == 1
+  assert len(valid) == 1 and np.asarray(valid[0].valid).sum() == 1
 
 
 def test_no_tensorflow_import(ds_dir):
   code = ("import sys; from data_pipeline.loader import ShardedLoader; "
           f"b = next(iter(ShardedLoader({str(ds_dir)!r}, 'train', 8, num_epochs=1))); "
-          "b['dna'].block_until_ready(); assert 'tensorflow' not in sys.modules, 'tf'; "
-          "print('ok', b['dna'].shape)")
+          "b.dna.block_until_ready(); assert 'tensorflow' not in sys.modules, 'tf'; "
+          "print('ok', b.dna.shape)")
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=300, check=False)
   assert out.returncode == 0, out.stderr[-2000:]
   assert f"ok (8, {SYNTH_WINDOW}, 4)" in out.stdout
+
+
+def test_window_crop_on_the_host_keeps_the_tss_centred(ds_dir):
+  window = SYNTH_WINDOW // 4
+  whole = next(iter(ShardedLoader(ds_dir, "train", GB, shuffle=False, num_epochs=1)))
+  loader = ShardedLoader(ds_dir, "train", GB, shuffle=False, num_epochs=1, window=window)
+  assert loader.stored_window == SYNTH_WINDOW
+  cropped = next(iter(loader))
+  start = SYNTH_WINDOW // 2 - window // 2
+  for key in ("dna", "signals", "blacklist", "peaks", "truth"):
+    np.testing.assert_array_equal(np.asarray(getattr(cropped, key)),
+                                  np.asarray(getattr(whole, key))[:, start:start + window])
+  np.testing.assert_array_equal(np.asarray(cropped.rna_feat), np.asarray(whole.rna_feat))
+  with pytest.raises(ValueError, match="data.window 7: expected an even length"):
+    crop({"dna": np.zeros(16)}, 7)
+  with pytest.raises(ValueError, match="data.window 32"):
+    crop({"dna": np.zeros(16)}, 32)
+
+
+def test_batch_is_a_pytree_without_its_gene_identities(ds_dir):
+  batch = next(iter(ShardedLoader(ds_dir, "train", GB, shuffle=False, num_epochs=1)))
+  leaves = jax.tree.leaves(batch)
+  assert len(leaves) == len(batch.arrays()) == 9  # every array field; genes are not leaves
+  inside = jax.jit(lambda b: (b.genes is None, b.dna.sum()))(batch)
+  assert bool(inside[0]) is True
+  assert batch.genes is not None and batch.window == SYNTH_WINDOW
+  zeros = Batch.zeros(2, 10)
+  assert zeros.dna.shape == (2, 10, 4) and zeros.peaks is None and zeros.genes is None
+
+
+def test_batch_fields_have_their_annotated_shapes(ds_dir):
+  """Every field of a loader batch matches its jaxtyping annotation, with one size per
+  letter across the fields (B, L, S, F); a wrong shape is caught."""
+  checked = jaxtyped(typechecker=beartype)(
+      dataclasses.dataclass(frozen=True)(type("CheckedBatch", (Batch,), {})))
+  batch = next(iter(ShardedLoader(ds_dir, "train", GB, shuffle=False, num_epochs=1)))
+  checked(**batch.arrays(), genes=batch.genes)
+  with pytest.raises(TypeError, match="signals"):
+    checked(**dict(batch.arrays(), signals=batch.signals[:, :-1]))

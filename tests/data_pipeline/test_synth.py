@@ -1,4 +1,4 @@
-"""Tests of the synthetic genome: the §4 layout, the planted answers, and their coherence."""
+"""Tests of the synthetic genome: the GeneExp layout, the planted answers, and their coherence."""
 
 from __future__ import annotations
 

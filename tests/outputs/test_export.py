@@ -13,6 +13,7 @@ import textwrap
 import zipfile
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -22,10 +23,11 @@ from seq2exp_jax.outputs import serving
 from seq2exp_jax.model.baselines import GeneExpModel
 from seq2exp_jax.outputs.export import export_predictor, flatten_params
 from seq2exp_jax.model.seq2exp import Seq2Exp
+from seq2exp_jax.model.ssm_config import SSMConfig
 
 LENGTH = 64
 SERVING_PY = pathlib.Path(seq2exp_jax.__file__).parent / "outputs" / "serving.py"
-SMALL = dict(d_model=16, center_len=8)
+SMALL = dict(backbone=SSMConfig(d_model=16), center_len=8)
 
 
 def _inputs(batch: int, seed: int) -> dict[str, np.ndarray]:
@@ -39,13 +41,13 @@ def _inputs(batch: int, seed: int) -> dict[str, np.ndarray]:
 
 @functools.cache
 def _baseline():
-  model = GeneExpModel(backbone="caduceus", use_signals=True, n_layer=1, **SMALL)
-  x = _inputs(2, 0)
+  model = GeneExpModel(use_signals=True, n_layer=1, **SMALL)
+  x = {k: jnp.asarray(v) for k, v in _inputs(2, 0).items()}  # in call order
   params = model.init(jax.random.PRNGKey(0), x["dna"], x["signals"], x["rna_feat"])["params"]
 
   def apply_fn(p, inputs):
     return {"prediction": model.apply({"params": p}, inputs["dna"], inputs["signals"],
-                                      inputs["rna_feat"])}
+                                      inputs["rna_feat"]).prediction}
   names = ("dna", "signals", "rna_feat")
   return apply_fn, params, {n: x[n] for n in names}, ("prediction",)
 
@@ -53,13 +55,13 @@ def _baseline():
 @functools.cache
 def _seq2exp():
   model = Seq2Exp(n_gen_layer=1, n_enc_layer=1, **SMALL)
-  x = _inputs(2, 0)
-  params = model.init(jax.random.PRNGKey(1), x["dna"], x["signals"], x["blacklist"],
-                      x["rna_feat"])["params"]
+  x = {k: jnp.asarray(v) for k, v in _inputs(2, 0).items()}  # in call order
+  params = model.init(jax.random.PRNGKey(1), x["dna"], x["signals"], x["rna_feat"],
+                      x["blacklist"])["params"]
 
   def apply_fn(p, inputs):
-    out = model.apply({"params": p}, inputs["dna"], inputs["signals"], inputs["blacklist"],
-                      inputs["rna_feat"])
+    out = model.apply({"params": p}, inputs["dna"], inputs["signals"], inputs["rna_feat"],
+                      inputs["blacklist"])
     return {"prediction": out.prediction, "mask": out.mask}
   return apply_fn, params, x, ("prediction", "mask")
 
@@ -85,7 +87,7 @@ _RUNNER = textwrap.dedent("""
 @pytest.mark.parametrize("build", [_baseline, _seq2exp], ids=["caduceus", "seq2exp"])
 def test_served_predictions_match_model_at_two_batch_sizes(build, tmp_path):
   apply_fn, params, example, outputs = build()
-  metadata = {"model": build.__name__, "config": SMALL, "step": 123}
+  metadata = {"model": build.__name__, "config": {"d_model": 16, "center_len": 8}, "step": 123}
   artifact = export_predictor(apply_fn, params, example, tmp_path / "model.s2x",
                               outputs=outputs, metadata=metadata)
   with zipfile.ZipFile(artifact) as zf:
@@ -93,6 +95,7 @@ def test_served_predictions_match_model_at_two_batch_sizes(build, tmp_path):
   assert manifest["inputs"][0]["shape"] == [None, LENGTH, 4]
   assert [i["name"] for i in manifest["inputs"]] == list(example)
   assert [o["name"] for o in manifest["outputs"]] == list(outputs)
+  assert manifest["outputs"][0]["shape"] == [None]  # prediction (B,), as the docs say
   assert manifest["metadata"] == metadata and manifest["platforms"] == ["cpu"]
 
   # The loader is copied next to the artifact, away from the package.
@@ -141,7 +144,7 @@ def test_cli_script_and_in_process_loader(baseline_artifact, tmp_path):
   direct = predictor({n: v.astype(np.float64) for n, v in inputs.items()})
   with np.load(tmp_path / "out.npz") as out:
     np.testing.assert_array_equal(out["prediction"], direct["prediction"])
-  assert direct["prediction"].shape == (2, 1) and direct["prediction"].dtype == np.float32
+  assert direct["prediction"].shape == (2,) and direct["prediction"].dtype == np.float32
   flat = flatten_params(params)
   assert flat and all("/" in k for k in flat)
 

@@ -16,6 +16,7 @@ from data_pipeline import tfds_builder
 from data_pipeline.layout import GeneExpLayout
 from data_pipeline.readers.genome import read_chrom_lengths
 from seq2exp_jax.outputs import plots
+from seq2exp_jax.model.promoter import centre_start, promoter_positions
 from seq2exp_jax.outputs import genome_tracks as tracks
 from seq2exp_jax.outputs.genome_tracks import Element
 
@@ -69,14 +70,15 @@ def test_mask_runs_match_brute_force():
                 brute_runs(mask, 0.5, min_length, ignore))
 
 
-def test_central_positions_are_the_models_promoter():
-  from seq2exp_jax.model.heads import centre_start  # pylint: disable=import-outside-toplevel
-  assert np.flatnonzero(tracks.central_positions(10, 4)).tolist() == [3, 4, 5, 6]
-  assert np.flatnonzero(tracks.central_positions(10, 3)).tolist() == [3, 4, 5]
-  assert not tracks.central_positions(10, 0).any()
+def test_promoter_positions_are_the_models_promoter():
+  assert np.flatnonzero(promoter_positions(10, 4)).tolist() == [3, 4, 5, 6]
+  assert np.flatnonzero(promoter_positions(10, 3)).tolist() == [3, 4, 5]
+  assert not promoter_positions(10, 0).any()
   for length, center in ((10, 3), (11, 4), (16384, 2000), (7, 7)):
-    assert np.flatnonzero(tracks.central_positions(length, center))[0] == centre_start(
+    assert np.flatnonzero(promoter_positions(length, center))[0] == centre_start(
         length, center)
+  with pytest.raises(ValueError, match="center_len 12"):
+    promoter_positions(10, 12)
 
 
 def test_elements_are_window_start_plus_run_and_clipped():
@@ -87,7 +89,7 @@ def test_elements_are_window_start_plus_run_and_clipped():
                  Element("chr2", 1003, 1005, "G1", pytest.approx(0.9))]
   # The promoter (central 4 of 10: indices 3..6) is never reported.
   got = tracks.elements_from_mask("chr2", 1000, mask, "G1", threshold=0.5,
-                                  ignore=tracks.central_positions(10, 4))
+                                  ignore=promoter_positions(10, 4))
   assert [(e.start, e.end) for e in got] == [(997, 998), (1003, 1005)]
   # Window [-2, 8) on a chromosome of length 6: the run is clipped and scored on [0, 6).
   mask = np.array([0.2, 0.2, 1, 1, 1, 1, 1, 1, 0.2, 0.2])

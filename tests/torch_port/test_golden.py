@@ -1,15 +1,19 @@
 """The port reproduces the original PyTorch Seq2Exp weight for weight (golden vectors).
 
 Every golden file in tests/data goes through the weight import, the forward pass (every
-`output/*` within rtol 1e-4 / atol 1e-5, masks exact where the reference is 0 or 1) and the
-backward pass (per tensor max|dg| <= 1e-3 max|g_ref| + 1e-8, inputs' gradients included).
+`output/*`, and every `inter/*` value inside the forward that the port also forms, within
+rtol 1e-4 / atol 1e-5, masks exact where the reference is 0 or 1) and the backward pass
+(per tensor max|dg| <= 1e-3 max|g_ref| + 1e-8, inputs' gradients included).
 """
+
+import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import original_counts
 from seq2exp_jax.torch_port import convert
 from seq2exp_jax.torch_port import reference as ref
 
@@ -31,6 +35,30 @@ def test_forward_matches_reference(golden):
   for key, want in case.outputs.items():
     result = ref.compare(key, outputs[key], want)
     assert result["ok"], (name, result)
+  compared = [k for k in case.expected() if k.startswith("inter/") and k in outputs]
+  assert compared, name  # every golden has intermediates the port forms too
+  for key in compared:
+    result = ref.compare(key, outputs[key], case.intermediates[key[len("inter/"):]])
+    assert result["ok"], (name, result)
+
+
+@pytest.mark.parametrize("name,count", [
+    ("d_seq2exp_soft", lambda c: original_counts.seq2exp(c["d_model"], c["gen_n_layer"],
+                                                         c["enc_n_layer"])),
+    ("f_geneexp_bimamba", lambda c: original_counts.geneexp(c["d_model"], c["n_layer"]))])
+def test_parameter_count_formula_matches_the_golden_files(data_dir, name, count):
+  """The formula the paper-size configs are checked against counts the original's own
+  trainable parameters (each weight-tied tensor once, the frozen prior constants not)."""
+  case = ref.GoldenCase.load(data_dir / f"{name}.npz")
+  trainable = {k: v for k, v in case.params.items()
+               if k not in convert.NON_TRAINABLE
+               and not (".mamba_rev." in k and (".in_proj." in k or ".out_proj." in k))}
+  assert sum(math.prod(v.shape) for v in trainable.values()) == count(
+      case.config["caduceus_config"])
+  model = ref.model_from_config(case.config)
+  ours = jax.eval_shape(lambda: ref.init_params(model, ref.example_inputs(model, 1, 2000)))
+  assert sum(math.prod(x.shape) for x in jax.tree.leaves(ours)) == count(
+      case.config["caduceus_config"])
 
 
 def test_backward_matches_reference(golden):

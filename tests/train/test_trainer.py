@@ -16,6 +16,7 @@ import pyBigWig
 import pytest
 
 from conftest_data import tiny_synthetic
+from data_pipeline.batch import Batch
 from data_pipeline.tfds_builder import chrom_lengths
 from seq2exp_jax.train import checkpoint
 from seq2exp_jax import cli
@@ -25,7 +26,7 @@ from seq2exp_jax.train.metric_writer import read_metrics
 from seq2exp_jax.outputs.serving import ExportedPredictor
 from seq2exp_jax.train.trainer import NonFiniteError, train_and_evaluate
 
-REPO = pathlib.Path(__file__).parents[1]
+REPO = pathlib.Path(__file__).parents[2]
 NAMES = ["seq2exp_soft", "seq2exp_hard", "caduceus", "caduceus_signals", "mamba", "hyena",
          "macs3_mask", "seq2exp_retrain_top10"]
 
@@ -118,10 +119,7 @@ def test_bfloat16_compute_keeps_float32_params(data, tmp_path):
   # The backbones really compute in bf16 (their matmuls), the bottleneck in float32.
   from seq2exp_jax.train.task import build_task  # pylint: disable=import-outside-toplevel
   length = c.data.window
-  batch = {"dna": np.zeros((1, length, 4), np.float32),
-           "signals": np.zeros((1, length, 3), np.float32),
-           "blacklist": np.zeros((1, length), bool), "rna_feat": np.zeros((1, 9), np.float32),
-           "target": np.zeros((1,), np.float32)}
+  batch = Batch.zeros(1, length, target=np.zeros((1,), np.float32))
   jaxpr = str(jax.make_jaxpr(lambda p: build_task(c).loss(p, batch, jax.random.PRNGKey(0)))(
       params))
   assert "dot_general" in jaxpr and "bf16" in jaxpr
@@ -181,13 +179,13 @@ def test_nonfinite_loss_stops_the_run_naming_step_and_term(data, tmp_path):
 
 def test_checkpoint_of_another_model_is_refused(soft_run, data, tmp_path):
   other = smoke("seq2exp_soft", data)
-  other.model.args.d_model = 32
+  other.model.backbone.d_model = 32
   with pytest.raises(checkpoint.CheckpointMismatch, match="d_model"):
     train_and_evaluate(other, soft_run[0])
   # Without config.json to compare, the checkpoint's own record refuses it.
   import shutil  # pylint: disable=import-outside-toplevel
   shutil.copytree(soft_run[0] / "checkpoints", tmp_path / "checkpoints")
-  with pytest.raises(checkpoint.CheckpointMismatch, match="d_model: checkpoint 16, config 32"):
+  with pytest.raises(checkpoint.CheckpointMismatch, match="model.backbone.d_model: checkpoint 16, config 32"):
     train_and_evaluate(other, tmp_path)
 
 
@@ -235,7 +233,7 @@ def test_eval_predict_and_export(soft_run, data, tmp_path, capsys):
               "blacklist": rng.random((batch_size, window)) < 0.01,
               "rna_feat": rng.normal(size=(batch_size, 9)).astype(np.float32)}
     got = served(inputs)
-    want = task.apply(params, inputs)
+    want = task.apply(params, Batch(**inputs))
     np.testing.assert_allclose(got["prediction"], want.prediction, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got["mask"], want.mask, rtol=1e-5, atol=1e-6)
 
