@@ -59,8 +59,9 @@ def prepare(work: pathlib.Path, genes: int, window: int) -> tuple[pathlib.Path, 
   return root, ds_dir
 
 
-def ready(batch: dict) -> None:
-  for v in batch.values():
+def ready(batch) -> None:
+  """Waits for every array of a host dict or a global Batch."""
+  for v in jax.tree.leaves(batch):
     if isinstance(v, jax.Array):
       v.block_until_ready()
 

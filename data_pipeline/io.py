@@ -1,5 +1,15 @@
-"""Atomic file writes: a temp file beside the target, renamed over it only when complete,
-so a failure (or a kill) never leaves a half-written file or loses the old one."""
+"""Reading and writing every layer shares: atomic files and directories, and the
+chromosome lengths of a genome.
+
+Atomic: a file is written to a temp file beside the target and renamed over it only when
+complete, a directory is built beside its target and swapped into place, so a failure (or
+a kill) never leaves a half-written output or loses the old one.
+
+Chromosome lengths come from the data root's `chr_length.json` ({"hg38": {chrom: length}}),
+from the copy a prepared data set keeps in its metadata.json, from a UCSC `.chrom.sizes`
+file or a JSON {chrom: length}: `read_chrom_lengths` reads all four, `check_chrom_lengths`
+is their one validation.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +17,19 @@ import contextlib
 import json
 import os
 import pathlib
+import shutil
 import tempfile
 from typing import Any, Iterator
+
+from data_pipeline.errors import DataFormatError
+
+GENOME = "hg38"
+# Key of the data root's {chrom: length} in a prepared data set's metadata.json.
+CHROM_LENGTHS_KEY = "chrom_lengths"
+
+
+class OutputExistsError(FileExistsError):
+  """The output directory exists and replacing it was not asked for."""
 
 
 @contextlib.contextmanager
@@ -27,10 +48,113 @@ def atomic_output(path: str | os.PathLike) -> Iterator[pathlib.Path]:
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
+  """Writes `text` to `path` atomically (its directory is created if missing)."""
+  pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
   with atomic_output(path) as tmp:
     tmp.write_text(text)
 
 
-def write_json(path: str | os.PathLike, payload: Any) -> None:
-  """Indented, key-sorted JSON."""
-  write_text(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+def write_json(path: str | os.PathLike, payload: Any, *, indent: int = 2,
+               sort_keys: bool = True) -> None:
+  """JSON (indented, keys sorted unless told otherwise), atomically."""
+  write_text(path, json.dumps(payload, indent=indent, sort_keys=sort_keys) + "\n")
+
+
+def replace_dir(built: pathlib.Path, final: pathlib.Path) -> None:
+  """Moves the complete directory `built` to `final`, replacing an old `final` only once
+  the new one is in place beside it."""
+  if final.exists():
+    old = pathlib.Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+    os.replace(final, old / final.name)
+    os.replace(built, final)
+    shutil.rmtree(old, ignore_errors=True)
+  else:
+    os.replace(built, final)
+
+
+@contextlib.contextmanager
+def atomic_output_dir(out: str | os.PathLike, overwrite: bool) -> Iterator[pathlib.Path]:
+  """Yields a fresh temporary directory beside `out` that becomes `out` when the block
+  succeeds. An existing `out` is refused unless `overwrite`, and then replaced only after
+  the new one is complete. On any exception the temporary directory is removed."""
+  out = pathlib.Path(out).absolute()
+  if out.exists() and not overwrite:
+    raise OutputExistsError(f"{out} already exists: pass --overwrite to replace it")
+  out.parent.mkdir(parents=True, exist_ok=True)
+  tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+  try:
+    yield tmp
+    tmp.chmod(0o755)
+    replace_dir(tmp, out)
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
+
+
+def check_chrom_lengths(path: str | os.PathLike, field: str, lengths: Any
+                        ) -> dict[str, int]:
+  """`lengths` ({chrom: length}, read from `field` of file `path`) if it is a non-empty
+  object of positive integer lengths, else DataFormatError naming the file, field and
+  chromosome."""
+  if not isinstance(lengths, dict) or not lengths:
+    raise DataFormatError(f"{path}: {field}: expected a non-empty object {{chrom: length}}")
+  for chrom, length in lengths.items():
+    if not isinstance(length, int) or isinstance(length, bool) or length <= 0:
+      raise DataFormatError(f"{path}: {field}.{chrom} = {length!r}, expected a positive "
+                            "integer length")
+  return {str(c): int(n) for c, n in lengths.items()}
+
+
+def _read_json(path: pathlib.Path) -> Any:
+  try:
+    return json.loads(path.read_text())
+  except json.JSONDecodeError as e:
+    raise DataFormatError(f"{path}: not valid JSON ({e})") from e
+
+
+def _read_chrom_sizes(path: pathlib.Path) -> dict[str, int]:
+  """A UCSC `.chrom.sizes` file: name<TAB>length lines, no chromosome twice."""
+  sizes: dict[str, int] = {}
+  for n, line in enumerate(path.read_text().splitlines(), start=1):
+    if not line.strip() or line.startswith("#"):
+      continue
+    fields = line.split()
+    if len(fields) != 2 or not fields[1].isdigit():
+      raise DataFormatError(f"{path}: line {n} {line!r}: expected <chrom><TAB><length>")
+    if fields[0] in sizes:
+      raise DataFormatError(f"{path}: line {n}: chromosome {fields[0]!r} listed twice")
+    sizes[fields[0]] = int(fields[1])
+  return check_chrom_lengths(path, "lengths", sizes)
+
+
+def read_chrom_lengths(path: str | os.PathLike, genome: str = GENOME) -> dict[str, int]:
+  """{chrom: length}, in file order, from any of: a data root's chr_length.json
+  ({genome: {chrom: length}}), a prepared data set directory (its metadata.json), a JSON
+  {chrom: length} or a `.chrom.sizes` file."""
+  path = pathlib.Path(path)
+  if path.is_dir():
+    if not (path / "dataset_info.json").is_file():
+      raise FileNotFoundError(f"{path}: no dataset_info.json, not a prepared GeneExp data set")
+    metadata = path / "metadata.json"
+    hint = "rebuild it with `seq2exp build-data` (which stores them) or pass --chrom-sizes"
+    if not metadata.is_file():
+      raise FileNotFoundError(f"{path}: no metadata.json with chromosome lengths; {hint}")
+    data = _read_json(metadata)
+    lengths = data.get(CHROM_LENGTHS_KEY) if isinstance(data, dict) else None
+    if not isinstance(lengths, dict):
+      raise DataFormatError(f"{metadata}: no {CHROM_LENGTHS_KEY!r} object "
+                            f"{{chrom: length}}; {hint}")
+    return check_chrom_lengths(metadata, CHROM_LENGTHS_KEY, lengths)
+  if not path.is_file():
+    raise FileNotFoundError(f"{path}: chromosome-length file not found")
+  if path.suffix != ".json" and not path.read_text().lstrip().startswith("{"):
+    return _read_chrom_sizes(path)
+  data = _read_json(path)
+  if not isinstance(data, dict):
+    raise DataFormatError(f"{path}: expected a JSON object")
+  if isinstance(data.get(genome), dict):
+    return check_chrom_lengths(path, genome, data[genome])
+  if data and all(not isinstance(v, dict) for v in data.values()):
+    return check_chrom_lengths(path, "lengths", data)
+  raise DataFormatError(f"{path}: expected an object with key {genome!r} holding "
+                        "{chrom: length} (chr_length.json), or {chrom: length}")

@@ -27,9 +27,9 @@ import tempfile
 
 import numpy as np
 
-from data_pipeline.readers.errors import DataFormatError
-from data_pipeline.readers.masks import IntervalMask, read_bed
-from data_pipeline.readers.tracks import BigWigTrack
+from data_pipeline.errors import DataFormatError
+from data_pipeline.readers.masks import IntervalMask, read_interval_bed
+from data_pipeline.readers.bigwig import BigWigTrack
 
 log = logging.getLogger(__name__)
 
@@ -109,4 +109,4 @@ def call_dnase_peaks(dnase_bigwig: str | pathlib.Path, chroms: list[str],
 
 def load_peaks(path: str | pathlib.Path) -> IntervalMask:
   """Reads a peaks BED/narrowPeak as a mask; `.window(chrom, start, end)` -> bool (L,)."""
-  return read_bed(path)
+  return read_interval_bed(path)

@@ -14,7 +14,8 @@ builds into a sibling temp directory and swaps it into place, so a failed rebuil
 a half-written data set and a successful one replaces the old one whole.
 
 The data root's chromosome lengths are stored in the data set's metadata.json (key
-`chrom_lengths`) and read back with `chrom_lengths(ds_dir)`, e.g. for bigWig headers.
+`chrom_lengths`) and read back with `io.read_chrom_lengths(ds_dir)`, e.g. for bigWig
+headers.
 """
 
 from __future__ import annotations
@@ -27,23 +28,20 @@ import pathlib
 import re
 import shutil
 import tempfile
-import uuid
 
 import numpy as np
 import tensorflow_datasets as tfds
 
+from data_pipeline import io
+from data_pipeline.batch import NUM_RNA_FEATURES, NUM_SIGNALS
 from data_pipeline.layout import CELL_FILES, GeneExpLayout
 from data_pipeline.peaks import load_peaks
-from data_pipeline.readers.errors import DataFormatError
-from data_pipeline.readers.genome import check_chrom_lengths, read_chrom_lengths
 from data_pipeline.readers.tables import SPLITS, Gene, load_genes
 from data_pipeline.readers.window import WindowReader, check_window_length
 
 log = logging.getLogger(__name__)
 
 DEFAULT_FOLD = 11
-# Key of the data root's {chrom: length} in the data set's metadata.json (`chrom_lengths`).
-CHROM_LENGTHS_KEY = "chrom_lengths"
 # No statistics pass: it would need TensorFlow and re-reads every example.
 DOWNLOAD_CONFIG = tfds.download.DownloadConfig(
     compute_stats=tfds.download.ComputeStatsMode.SKIP)
@@ -102,11 +100,11 @@ def features(window: int, with_truth: bool) -> tfds.features.FeaturesDict:
 
   spec = {
       "dna": per_base(np.uint8),  # A=0 C=1 G=2 T=3 N=4
-      "signals": per_base(np.float32, (3,)),  # H3K27ac, DNase, log10(1 + Hi-C)
+      "signals": per_base(np.float32, (NUM_SIGNALS,)),  # H3K27ac, DNase, log10(1 + Hi-C)
       "blacklist": per_base(np.bool_),
       "includelist": per_base(np.bool_),
       "peaks": per_base(np.bool_),  # MACS3 bdgpeakcall on DNase
-      "rna_feat": tfds.features.Tensor(shape=(9,), dtype=np.float32),
+      "rna_feat": tfds.features.Tensor(shape=(NUM_RNA_FEATURES,), dtype=np.float32),
       "target": tfds.features.Scalar(dtype=np.float32),  # log10(1 + CAGE)
       "ensid": tfds.features.Text(),
       "chrom": tfds.features.Text(),
@@ -166,7 +164,7 @@ class GeneExp(tfds.core.GeneratorBasedBuilder):
     cfg = self.builder_config
     layout = GeneExpLayout(self._data_root, cfg.cell_type)
     genes = load_genes(layout, cfg.fold)
-    self.info.metadata[CHROM_LENGTHS_KEY] = read_chrom_lengths(layout.chr_length_json)
+    self.info.metadata[io.CHROM_LENGTHS_KEY] = io.read_chrom_lengths(layout.chr_length_json)
     reader = WindowReader(layout, cfg.window, peaks=load_peaks(self._peaks_bed),
                           allow_pickle=self._allow_pickle, with_truth=cfg.with_truth)
     # Check every gene before writing anything: bad input fails fast and whole.
@@ -184,26 +182,6 @@ class GeneExp(tfds.core.GeneratorBasedBuilder):
   def _generate_examples(self, reader: WindowReader, genes: list[Gene]):
     for gene in genes:
       yield gene.ensid, reader.read(gene)
-
-
-def chrom_lengths(ds_dir: str | os.PathLike) -> dict[str, int]:
-  """{chrom: length} of the data root a prepared data set (the directory holding
-  dataset_info.json) was built from, in the order of its chr_length.json."""
-  ds_dir = pathlib.Path(ds_dir)
-  if not (ds_dir / "dataset_info.json").is_file():
-    raise FileNotFoundError(f"{ds_dir}: no dataset_info.json, not a prepared GeneExp data set")
-  path = ds_dir / "metadata.json"
-  hint = "rebuild it with `seq2exp build-data` (which stores them) or pass --chrom-sizes"
-  if not path.is_file():
-    raise FileNotFoundError(f"{ds_dir}: no metadata.json with chromosome lengths; {hint}")
-  try:
-    metadata = json.loads(path.read_text())
-  except json.JSONDecodeError as e:
-    raise DataFormatError(f"{path}: not valid JSON ({e})") from e
-  lengths = metadata.get(CHROM_LENGTHS_KEY) if isinstance(metadata, dict) else None
-  if not isinstance(lengths, dict) or not lengths:
-    raise DataFormatError(f"{path}: no {CHROM_LENGTHS_KEY!r} object {{chrom: length}}; {hint}")
-  return check_chrom_lengths(path, CHROM_LENGTHS_KEY, lengths)
 
 
 # array_record writer options by name. TFDS writes zstd-compressed records; reading 200 kb
@@ -261,13 +239,7 @@ def build_atomically(data_root: str | os.PathLike, out_dir: str | os.PathLike,
     rewrite_records(built, compression)
     for name, path in (extra_files or {}).items():
       shutil.copyfile(path, built / name)
-    old = None
-    if final.exists():
-      old = final.parent / f".old-{final.name}-{uuid.uuid4().hex[:8]}"
-      os.rename(final, old)
-    os.rename(built, final)
-    if old is not None:
-      shutil.rmtree(old, ignore_errors=True)
+    io.replace_dir(built, final)
   finally:
     shutil.rmtree(tmp_root, ignore_errors=True)
   return final

@@ -8,11 +8,11 @@ same windows the model reads.
 from __future__ import annotations
 
 import functools
-import json
 import pathlib
 
 import numpy as np
 
+from data_pipeline import io
 from data_pipeline.layout import GENOME, GeneExpLayout
 
 CAUSAL, DECOY = 1, 2
@@ -47,11 +47,8 @@ def _intervals(bed: str, mtime_ns: int) -> dict[str, tuple[np.ndarray, np.ndarra
 
 @functools.lru_cache(maxsize=8)
 def _chrom_lengths(path: str, mtime_ns: int) -> dict[str, int]:
-  del mtime_ns
-  try:
-    return {str(k): int(v) for k, v in json.loads(pathlib.Path(path).read_text())[GENOME].items()}
-  except (KeyError, ValueError, AttributeError) as e:
-    raise TruthFormatError(f"{path}: expected {{\"{GENOME}\": {{chrom: length}}}}: {e}") from None
+  del mtime_ns  # part of the cache key: a rewritten file is read again
+  return io.read_chrom_lengths(path, GENOME)
 
 
 def _load(path: pathlib.Path, reader):

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
   # Heavy imports only when the command runs.
   from data_pipeline import peaks, tfds_builder  # pylint: disable=import-outside-toplevel
   from data_pipeline.layout import GeneExpLayout  # pylint: disable=import-outside-toplevel
-  from data_pipeline.readers.errors import DataFormatError  # pylint: disable=import-outside-toplevel
+  from data_pipeline.errors import DataFormatError  # pylint: disable=import-outside-toplevel
   from data_pipeline.readers.tables import load_genes  # pylint: disable=import-outside-toplevel
 
   fold = int(args.fold) if str(args.fold).isdigit() else args.fold

@@ -1,14 +1,14 @@
-"""Chromosome lengths and FASTA windows (docs/data.md): DNA as uint8 codes, N beyond the ends."""
+"""FASTA windows (docs/data.md): DNA as uint8 codes, N beyond the ends (chromosome lengths
+come from `data_pipeline.io.read_chrom_lengths`)."""
 
 from __future__ import annotations
 
-import json
 import pathlib
 
 import numpy as np
 import pyfaidx
 
-from data_pipeline.readers.errors import DataFormatError
+from data_pipeline.errors import DataFormatError
 
 # Base codes of the `dna` feature.
 A, C, G, T, N = 0, 1, 2, 3, 4
@@ -26,32 +26,6 @@ def encode_bases(seq: bytes | str) -> np.ndarray:
   if isinstance(seq, str):
     seq = seq.encode("ascii", errors="replace")
   return _CODE_OF_BYTE[np.frombuffer(seq, dtype=np.uint8)]
-
-
-def read_chrom_lengths(path: str | pathlib.Path, genome: str = "hg38") -> dict[str, int]:
-  """Reads `chr_length.json` ({"hg38": {"chr1": 248956422, ...}}) -> {chrom: length}."""
-  path = pathlib.Path(path)
-  if not path.is_file():
-    raise FileNotFoundError(f"{path}: chromosome-length JSON not found")
-  try:
-    data = json.loads(path.read_text())
-  except json.JSONDecodeError as e:
-    raise DataFormatError(f"{path}: not valid JSON ({e})") from e
-  if not isinstance(data, dict) or not isinstance(data.get(genome), dict):
-    raise DataFormatError(f"{path}: expected an object with key {genome!r} holding "
-                          "{chrom: length}")
-  return check_chrom_lengths(path, genome, data[genome])
-
-
-def check_chrom_lengths(path: str | pathlib.Path, field: str, lengths: dict
-                        ) -> dict[str, int]:
-  """`lengths` ({chrom: length}, object `field` of JSON file `path`) if every length is a
-  positive integer, else DataFormatError naming the file, field and chromosome."""
-  for chrom, length in lengths.items():
-    if not isinstance(length, int) or isinstance(length, bool) or length <= 0:
-      raise DataFormatError(f"{path}: {field}.{chrom} = {length!r}, expected a positive "
-                            "integer length")
-  return dict(lengths)
 
 
 class Genome:

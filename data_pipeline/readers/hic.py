@@ -17,7 +17,7 @@ import pathlib
 import h5py
 import numpy as np
 
-from data_pipeline.readers.errors import DataFormatError
+from data_pipeline.errors import DataFormatError
 
 
 def vector_start(tss: int, length: int, chrom_length: int) -> int:

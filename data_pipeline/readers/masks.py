@@ -12,7 +12,7 @@ import pickle
 
 import numpy as np
 
-from data_pipeline.readers.errors import DataFormatError, PickleNotAllowedError
+from data_pipeline.errors import DataFormatError, PickleNotAllowedError
 
 
 class IntervalMask:
@@ -56,7 +56,7 @@ class IntervalMask:
     return out
 
 
-def read_bed(path: str | pathlib.Path) -> IntervalMask:
+def read_interval_bed(path: str | pathlib.Path) -> IntervalMask:
   """Reads a BED file (chrom, start, end, ...; track/browser/# lines ignored)."""
   path = pathlib.Path(path)
   if not path.is_file():
@@ -116,7 +116,7 @@ def load_mask(bed: pathlib.Path, pickle_path: pathlib.Path,
               allow_pickle: bool = False) -> IntervalMask:
   """The mask from `bed` if it exists, else from `pickle_path` (only with `allow_pickle`)."""
   if bed.is_file():
-    return read_bed(bed)
+    return read_interval_bed(bed)
   if pickle_path.is_file():
     if not allow_pickle:
       raise PickleNotAllowedError(

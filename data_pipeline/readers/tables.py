@@ -17,7 +17,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from data_pipeline.layout import RNA_FEATURE_COLUMNS, GeneExpLayout
-from data_pipeline.readers.errors import DataFormatError
+from data_pipeline.errors import DataFormatError
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,14 @@ from typing import Any
 import numpy as np
 
 from data_pipeline.layout import GeneExpLayout
-from data_pipeline.readers.errors import DataFormatError
-from data_pipeline.readers.genome import Genome, read_chrom_lengths
+from data_pipeline.errors import DataFormatError
+from data_pipeline.batch import NUM_SIGNALS
+from data_pipeline.io import read_chrom_lengths
+from data_pipeline.readers.genome import Genome
 from data_pipeline.readers.hic import HicReader
 from data_pipeline.readers.masks import IntervalMask, load_mask
 from data_pipeline.readers.tables import Gene
-from data_pipeline.readers.tracks import BigWigTrack
+from data_pipeline.readers.bigwig import BigWigTrack
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,7 @@ class WindowReader:
     self.check(gene)
     start, end = self.interval(gene)
     length = self.chrom_lengths[gene.chrom]
-    signals = np.empty((self.window, 3), dtype=np.float32)
+    signals = np.empty((self.window, NUM_SIGNALS), dtype=np.float32)
     signals[:, 0] = self.h3k27ac.window(gene.chrom, start, end)
     signals[:, 1] = self.dnase.window(gene.chrom, start, end)
     signals[:, 2] = self.hic.window(gene.chrom, gene.tss, start, end, length)

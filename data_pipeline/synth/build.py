@@ -14,12 +14,13 @@ import pathlib
 import numpy as np
 from tqdm import tqdm
 
+from data_pipeline import io
 from data_pipeline import layout as layout_lib
 from data_pipeline.synth import dna as dna_lib
 from data_pipeline.synth import labels as labels_lib
 from data_pipeline.synth import landscape as landscape_lib
 from data_pipeline.synth import motifs as motifs_lib
-from data_pipeline.synth import tracks as tracks_lib
+from data_pipeline.synth import signals as signals_lib
 from data_pipeline.synth import tables
 from data_pipeline.synth import writer
 from data_pipeline.synth.presets import Preset
@@ -108,12 +109,12 @@ def _write_chromosome(seed: int, ci: int, chrom: str, land: landscape_lib.Landsc
     counts = np.concatenate([el.dhs[ei], [genes[i].dhs_tss1kb for i in gi]]
                             if track == "dnase" else
                             [el.h3k27ac[ei], [genes[i].h3k27ac_tss1kb for i in gi]])
-    bw.add(chrom, tracks_lib.coverage(rng, length, track, centres, counts))
+    bw.add(chrom, signals_lib.coverage(rng, length, track, centres, counts))
   hic = {}
   for i in gi:
     insulated = [(int(el.start[e]), int(el.end[e])) for e in ei
                  if el.gene[e] == i and el.klass[e] == "insulated"]
-    hic[f"{chrom}_{genes[i].tss}"] = tracks_lib.hic_vector(
+    hic[f"{chrom}_{genes[i].tss}"] = signals_lib.hic_vector(
         _stream(seed, 3, i), land.window, genes[i].tss, length, insulated)
   writer.write_hic(lay.hic_file(chrom), hic)
   return blacklist
@@ -132,7 +133,7 @@ def build(out: pathlib.Path, preset: Preset, seed: int, cell_type: str = "K562",
   tss = np.array([g.tss for g in genes])
   distance = (el.start + el.end) / 2 - tss[el.gene]
   rel_contact = np.where(el.klass == "insulated", 0.0,
-                         tracks_lib.contact(distance) / tracks_lib.HIC_SCALE)
+                         signals_lib.contact(distance) / signals_lib.HIC_SCALE)
   effect = labels_lib.element_effect(el.klass, el.units, el.dhs, el.h3k27ac, rel_contact)
   rna = np.array([[float(v) for v in g.rna] for g in genes])
   comps, stats = labels_lib.components(
@@ -146,14 +147,14 @@ def build(out: pathlib.Path, preset: Preset, seed: int, cell_type: str = "K562",
   actual = {c: labels_lib.noisy(comps.clean, sigma, label_rng) for c in ("K562", "GM12878")}
   ceiling = float(np.corrcoef(comps.clean, label)[0, 1])
 
-  with writer.atomic_output_dir(out, overwrite) as tmp:
+  with io.atomic_output_dir(out, overwrite) as tmp:
     lay = layout_lib.GeneExpLayout(tmp, cell_type)
     unit_sites: list[list[tuple[int, str, str]]] = [[] for _ in range(len(el.start))]
     blacklist: list[tuple[str, int, int]] = []
     with contextlib.ExitStack() as stack:  # closes the writers, also on failure
       fasta = stack.enter_context(writer.FastaWriter(lay.fasta))
       bigwigs = {t: stack.enter_context(writer.BigWigWriter(p, land.chrom_lengths,
-                                                            tracks_lib.BIN))
+                                                            signals_lib.BIN))
                  for t, p in (("dnase", lay.dnase_bigwig), ("h3k27ac", lay.h3k27ac_bigwig))}
       for ci, chrom in enumerate(tqdm(list(land.chrom_lengths), desc="synth chromosomes",
                                       disable=not progress)):

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from data_pipeline import io
 from data_pipeline import layout as layout_lib
 from data_pipeline.synth import dna as dna_lib
 from data_pipeline.synth import labels as labels_lib
 from data_pipeline.synth import landscape as landscape_lib
 from data_pipeline.synth import motifs as motifs_lib
-from data_pipeline.synth import tracks as tracks_lib
+from data_pipeline.synth import signals as signals_lib
 from data_pipeline.synth import writer
 
 INCLUDE_HALF = 250  # include list: TSS +- 250 bp (the original's TSS500bp promoter BED)
@@ -29,7 +30,8 @@ def write_all(lay: layout_lib.GeneExpLayout, land: landscape_lib.Landscape, *, c
   """Writes every table of the layout and truth/ (arrays are per gene (G,) or per element
   (n,), as computed in build.py)."""
   genes, el = land.genes, land.elements
-  writer.write_json(lay.chr_length_json, {layout_lib.GENOME: land.chrom_lengths})
+  io.write_json(lay.chr_length_json, {layout_lib.GENOME: land.chrom_lengths}, indent=1,
+                sort_keys=False)
   other = OTHER_CELL[cell_type]
   cage = {cell_type: 10.0 ** label - 1.0, other: 10.0 ** other_cage - 1.0}
   writer.write_table(
@@ -48,8 +50,8 @@ def write_all(lay: layout_lib.GeneExpLayout, land: landscape_lib.Landscape, *, c
        "H3K27ac.RPM.TSS1Kb", "DHS.RPM.TSS1Kb", "gene_name"],
       [[g.chrom, g.start, g.end, g.ensid, 0, g.strand, g.tss, g.ensid, g.h3k27ac_rpm,
         g.dhs_rpm, g.symbol] for g in genes], sep="\t")
-  writer.write_bed(lay.blacklist_bed, blacklist)
-  writer.write_bed(lay.includelist_bed, [
+  writer.write_bed_rows(lay.blacklist_bed, blacklist)
+  writer.write_bed_rows(lay.includelist_bed, [
       (g.chrom, max(0, g.tss - INCLUDE_HALF),
        min(land.chrom_lengths[g.chrom], g.tss + INCLUDE_HALF))
       for g in genes])
@@ -57,7 +59,7 @@ def write_all(lay: layout_lib.GeneExpLayout, land: landscape_lib.Landscape, *, c
   chrom_of = np.array([genes[i].chrom for i in el.gene])
   ensid_of = np.array([genes[i].ensid for i in el.gene])
   for path, keep in ((lay.causal_bed, el.klass == "causal"), (lay.decoy_bed, el.klass != "causal")):
-    writer.write_bed(path, [(chrom_of[e], el.start[e], el.end[e], f"{ensid_of[e]}:{el.klass[e]}",
+    writer.write_bed_rows(path, [(chrom_of[e], el.start[e], el.end[e], f"{ensid_of[e]}:{el.klass[e]}",
                              el.units[e], ".") for e in np.flatnonzero(keep)])
   writer.write_table(
       lay.truth_dir / "elements.tsv",
@@ -76,15 +78,15 @@ def write_all(lay: layout_lib.GeneExpLayout, land: landscape_lib.Landscape, *, c
       "B0": labels_lib.B0, "W_DRIVE": labels_lib.W_DRIVE,
       "W_PROMOTER": labels_lib.W_PROMOTER, "W_RNA": labels_lib.W_RNA,
       "ACTIVITY_REF": labels_lib.ACTIVITY_REF, "RNA_WEIGHTS": labels_lib.RNA_WEIGHTS.tolist(),
-      "NOISE_CEILING_TARGET": labels_lib.NOISE_CEILING, "HIC_SCALE": tracks_lib.HIC_SCALE,
-      "HIC_D0": tracks_lib.HIC_D0, "HIC_GAMMA": tracks_lib.HIC_GAMMA}
-  writer.write_json(lay.truth_dir / "labels.json", {
+      "NOISE_CEILING_TARGET": labels_lib.NOISE_CEILING, "HIC_SCALE": signals_lib.HIC_SCALE,
+      "HIC_D0": signals_lib.HIC_D0, "HIC_GAMMA": signals_lib.HIC_GAMMA}
+  io.write_json(lay.truth_dir / "labels.json", {
       "cell_type": cell_type, "seed": seed, "preset": preset_name, "window": preset.window,
       "label_column": lay.cage_column, "noise_sigma": sigma,
       "noise_ceiling_pearson": ceiling, "constants": constants, "stats": stats,
-      "genes": per_gene})
+      "genes": per_gene}, indent=1, sort_keys=False)
   counts = {k: int((el.klass == k).sum()) for k in landscape_lib.CLASS_FRACTIONS}
-  writer.write_text(lay.truth_dir / "README", _readme(
+  io.write_text(lay.truth_dir / "README", _readme(
       cell_type=cell_type, seed=seed, preset_name=preset_name, preset=preset,
       n_genes=len(genes), counts=counts, sigma=sigma, ceiling=ceiling, stats=stats,
       label_column=lay.cage_column, other=other))
@@ -93,7 +95,7 @@ def write_all(lay: layout_lib.GeneExpLayout, land: landscape_lib.Landscape, *, c
 def _constant_lines() -> str:
   """'- NAME = value' for every constant of the labels and tracks modules."""
   lines = []
-  for module in (labels_lib, tracks_lib):
+  for module in (labels_lib, signals_lib):
     for name in dir(module):
       value = getattr(module, name)
       if name.isupper() and isinstance(value, (int, float, dict, np.ndarray)):
@@ -148,7 +150,7 @@ in non-element background DNA have no effect (they are not accessible).
 ## Landscape, tracks and masks
 {landscape_lib.__doc__.split(chr(10), 2)[2].strip()}
 
-{tracks_lib.__doc__.split(chr(10), 2)[2].strip()}
+{signals_lib.__doc__.split(chr(10), 2)[2].strip()}
 
 DNA: {dna_lib.__doc__.split(chr(10), 2)[2].strip()} About one soft-masked (lower-case)
 100-600 bp stretch per {4000} bp; N runs of 20-300 bp. hg38_blacklist.bed: 200-1500 bp

@@ -1,56 +1,23 @@
-"""Writers for the GeneExp layout files (docs/data.md), and the atomic output directory.
+"""Writers for the GeneExp layout files (docs/data.md).
 
-Everything is built inside a temporary sibling directory that is renamed onto the target
-only when the whole data set is complete, so a failure never leaves a half-written data set.
-Outputs are byte-reproducible: no timestamps (gzip mtime 0, HDF5 without object times).
+`build` writes everything inside `io.atomic_output_dir`, a temporary sibling directory that
+is swapped onto the target only when the whole data set is complete, so a failure never
+leaves a half-written data set. Outputs are byte-reproducible: no timestamps (gzip mtime 0,
+HDF5 without object times).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import pathlib
-import shutil
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import h5py
 import numpy as np
 import pyBigWig
 
+from data_pipeline import io
+
 FASTA_LINE = 60
-
-
-class OutputExistsError(FileExistsError):
-  """The output directory exists and replacing it was not asked for."""
-
-
-@contextlib.contextmanager
-def atomic_output_dir(out: pathlib.Path, overwrite: bool) -> Iterator[pathlib.Path]:
-  """Yields a fresh temporary directory that becomes `out` when the block succeeds.
-
-  An existing `out` is refused unless `overwrite`, in which case it is replaced only after
-  the new data set is complete. On any exception the temporary directory is removed.
-  """
-  out = pathlib.Path(out).absolute()
-  if out.exists() and not overwrite:
-    raise OutputExistsError(f"{out} already exists: pass --overwrite to replace it")
-  out.parent.mkdir(parents=True, exist_ok=True)
-  tmp = pathlib.Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-", dir=out.parent))
-  try:
-    yield tmp
-    tmp.chmod(0o755)
-    if out.exists():
-      old = pathlib.Path(tempfile.mkdtemp(prefix=f"{out.name}.old-", dir=out.parent))
-      os.replace(out, old / out.name)
-      os.replace(tmp, out)
-      shutil.rmtree(old)
-    else:
-      os.replace(tmp, out)
-  except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
-    raise
 
 
 class FastaWriter:
@@ -128,15 +95,6 @@ def write_hic(path: pathlib.Path, vectors: dict[str, np.ndarray]) -> None:
                        shuffle=True, track_times=False)
 
 
-def write_text(path: pathlib.Path, text: str) -> None:
-  path.parent.mkdir(parents=True, exist_ok=True)
-  path.write_text(text)
-
-
-def write_json(path: pathlib.Path, obj) -> None:
-  write_text(path, json.dumps(obj, indent=1, sort_keys=False) + "\n")
-
-
 def write_table(path: pathlib.Path, header: Sequence[str], rows: Sequence[Sequence],
                 sep: str) -> None:
   """Writes a delimited table; floats as the shortest text that reads back exactly."""
@@ -146,9 +104,9 @@ def write_table(path: pathlib.Path, header: Sequence[str], rows: Sequence[Sequen
       text = '"' + text.replace('"', '""') + '"'
     return text
   lines = [sep.join(header)] + [sep.join(cell(v) for v in r) for r in rows]
-  write_text(path, "\n".join(lines) + "\n")
+  io.write_text(path, "\n".join(lines) + "\n")
 
 
-def write_bed(path: pathlib.Path, rows: Sequence[Sequence]) -> None:
+def write_bed_rows(path: pathlib.Path, rows: Sequence[Sequence]) -> None:
   """Headerless tab-separated BED rows (chrom, start, end, ...)."""
-  write_text(path, "".join("\t".join(map(str, r)) + "\n" for r in rows))
+  io.write_text(path, "".join("\t".join(map(str, r)) + "\n" for r in rows))

@@ -20,7 +20,7 @@ import json
 import pathlib
 import time
 
-from seq2exp_jax import cli
+from seq2exp_jax.commands import dispatch
 
 GOLDEN = pathlib.Path(__file__).resolve().parents[2] / "tests" / "data" / "d_seq2exp_soft.npz"
 CONTESTANTS = ("seq2exp_soft", "caduceus_signals", "macs3_mask")
@@ -44,7 +44,7 @@ def _data(args) -> tuple[pathlib.Path, dict]:
   root, tfds_dir = args.workdir / "data", args.workdir / "tfds"
   t = _step(f"synthetic genome ({args.preset}) -> {root}")
   if not GeneExpLayout(root).chr_length_json.exists():
-    if cli.main(["synth", "--out", str(root), "--preset", args.preset, "--seed",
+    if dispatch.main(["synth", "--out", str(root), "--preset", args.preset, "--seed",
                  str(args.seed), "--quiet"]):
       raise SystemExit(1)
   truth = json.loads((root / "truth" / "labels.json").read_text())
@@ -54,7 +54,7 @@ def _data(args) -> tuple[pathlib.Path, dict]:
   t = _step(f"prepared data set with MACS3 DNase peaks -> {tfds_dir}")
   ds_dir = tfds_dir / "geneexp" / f"k562_{window}" / "1.0.0"
   if not (ds_dir / "dataset_info.json").is_file():
-    if cli.main(["build-data", "--data-root", str(root), "--window", str(window),
+    if dispatch.main(["build-data", "--data-root", str(root), "--window", str(window),
                  "--out", str(tfds_dir)]):
       raise SystemExit(1)
   print(f"{ds_dir} ({time.perf_counter() - t:.0f} s)")
@@ -101,7 +101,7 @@ def run(args) -> int:
   soft_dir = runs_dir / "seq2exp_soft" / f"seed_{args.seed}"
   artifact = args.workdir / "export" / "seq2exp_soft.s2x"
   artifact.parent.mkdir(parents=True, exist_ok=True)
-  if cli.main(["export", "--workdir", str(soft_dir), "--out", str(artifact)]):
+  if dispatch.main(["export", "--workdir", str(soft_dir), "--out", str(artifact)]):
     return 1
   from data_pipeline.batch import NUM_RNA_FEATURES, NUM_SIGNALS, Batch  # noqa: PLC0415
   from seq2exp_jax.outputs.serving import ExportedPredictor  # noqa: PLC0415
@@ -121,13 +121,13 @@ def run(args) -> int:
 
   t = _step("predict with Seq2Exp-soft on the test split: tracks, elements, plots")
   predict_dir = args.workdir / "predict"
-  if cli.main(["predict", "--workdir", str(soft_dir), "--data", str(ds_dir), "--split",
+  if dispatch.main(["predict", "--workdir", str(soft_dir), "--data", str(ds_dir), "--split",
                "test", "--out", str(predict_dir)]):
     return 1
 
   _step("the port against the original PyTorch Seq2Exp (golden file)")
   if GOLDEN.exists():
-    if cli.main(["verify-reference", str(GOLDEN)]):
+    if dispatch.main(["verify-reference", str(GOLDEN)]):
       return 1
   else:
     print(f"{GOLDEN} not found (installed without the tests); skipped")

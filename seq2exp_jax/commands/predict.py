@@ -48,7 +48,6 @@ def run(args) -> int:
   import numpy as np  # noqa: PLC0415
 
   from data_pipeline import io  # noqa: PLC0415
-  from data_pipeline.tfds_builder import chrom_lengths  # noqa: PLC0415
   from seq2exp_jax.evaluation.evaluate import SplitMetrics, batches, eval_loader  # noqa
   from seq2exp_jax.model.promoter import promoter_positions  # noqa: PLC0415
   from seq2exp_jax.outputs import genome_tracks as tracks  # noqa: PLC0415
@@ -62,8 +61,7 @@ def run(args) -> int:
     raise SystemExit("predict runs on one host (it writes one set of files)")
   config, params, step = checkpoint.load_run(args.workdir, args.which)
   task = build_task(config, load_generator)
-  sizes = (tracks.read_chrom_sizes(args.chrom_sizes) if args.chrom_sizes
-           else chrom_lengths(args.data))
+  sizes = io.read_chrom_lengths(args.chrom_sizes or args.data)
   loader = eval_loader(args.data, args.split, config.train.eval_batch_size,
                        window=config.data.window, num_threads=config.data.num_threads,
                        prefetch=config.data.prefetch)

@@ -16,6 +16,7 @@ Array arguments carry jaxtyping shape annotations (checked by a runtime type che
 tests), with one letter per dimension everywhere:
 
     B batch   L positions   D model width   E inner width (expand * D)   N SSM state size
-    R dt rank   K conv kernel   T scan chunk   C packed capacity   S signal tracks
-    F mRNA features (+ promoter activity)   O Hyena order
+    R dt rank   K conv kernel   C channels of a depthwise conv or filter   T scan chunk
+    P packed capacity   S signal tracks   F mRNA features (+ promoter activity)
+    O Hyena order   Z Hyena positional features
 """

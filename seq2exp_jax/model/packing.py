@@ -1,5 +1,5 @@
 """The hard run's predictor input: the selected positions of each window moved to the
-front, in order, padded to a static capacity C (the original pads to the batch's longest
+front, in order, padded to a static capacity P (the original pads to the batch's longest
 selection, which jit cannot do; `exact_capacity` in torch_port reproduces it)."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from jaxtyping import Array, Bool, Float, Int
 
 
 def pack_selected(rows: Float[Array, "B L D"], selected: Bool[Array, "B L"], capacity: int
-                  ) -> tuple[Float[Array, "B C D"], Int[Array, "B"]]:
+                  ) -> tuple[Float[Array, "B P D"], Int[Array, "B"]]:
   """Move the selected rows of each sample to the front, in order, zero-padded.
 
-  Returns the packed rows (C = capacity) and the number of selected rows that did not fit.
+  Returns the packed rows (P = capacity) and the number of selected rows that did not fit.
   """
   dest = jnp.cumsum(selected, axis=1) - 1  # (B, L)
   dest = jnp.where(selected & (dest < capacity), dest, capacity)  # out of range -> dropped
@@ -25,7 +25,7 @@ def pack_selected(rows: Float[Array, "B L D"], selected: Bool[Array, "B L"], cap
   return jax.vmap(one)(rows, dest), jnp.maximum(count - capacity, 0)
 
 
-def packed_promoter_mean(hidden: Float[Array, "B C D"], mask: Float[Array, "B L"],
+def packed_promoter_mean(hidden: Float[Array, "B P D"], mask: Float[Array, "B L"],
                          center_len: int) -> Float[Array, "B D"]:
   """Mean over the promoter rows of a packed sequence, float32.
 

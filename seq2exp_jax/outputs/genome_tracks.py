@@ -15,7 +15,6 @@ Every file is written atomically: to a temp file in the same directory, then `os
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import pathlib
 from collections.abc import Iterable, Iterator
@@ -239,37 +238,3 @@ def write_mask_bigwig(path: str | os.PathLike, chrom_sizes: dict[str, int], wind
                             values=values.astype(np.float64).tolist())
     finally:
       bw.close()
-
-
-def read_chrom_sizes(path: str | os.PathLike) -> dict[str, int]:
-  """Reads a UCSC `.chrom.sizes` file (name<TAB>length lines) or a JSON {chrom: length}."""
-  path = pathlib.Path(path)
-  if not path.is_file():
-    raise FileNotFoundError(f"{path}: chromosome sizes file not found")
-  text = path.read_text()
-  if path.suffix == ".json" or text.lstrip().startswith("{"):
-    try:
-      data = json.loads(text)
-    except json.JSONDecodeError as e:
-      raise ValueError(f"{path}: not valid JSON ({e})") from e
-    if not isinstance(data, dict):
-      raise ValueError(f"{path}: expected a JSON object {{chrom: length}}")
-    rows = [(f"key {c!r}", c, n) for c, n in data.items()]
-  else:
-    rows = []
-    for n, line in enumerate(text.splitlines(), start=1):
-      if line.strip() and not line.startswith("#"):
-        fields = line.split()
-        if len(fields) != 2 or not fields[1].isdigit():
-          raise ValueError(f"{path}: line {n} {line!r}: expected <chrom><TAB><length>")
-        rows.append((f"line {n}", fields[0], int(fields[1])))
-  sizes: dict[str, int] = {}
-  for where, chrom, length in rows:
-    if not isinstance(length, int) or isinstance(length, bool) or length <= 0:
-      raise ValueError(f"{path}: {where}: length {length!r}, expected a positive integer")
-    if chrom in sizes:
-      raise ValueError(f"{path}: {where}: chromosome {chrom!r} listed twice")
-    sizes[chrom] = length
-  if not sizes:
-    raise ValueError(f"{path}: no chromosome sizes")
-  return sizes

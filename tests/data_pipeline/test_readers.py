@@ -17,9 +17,10 @@ import pytest
 
 from conftest_data import (BLACKLIST, CHROMS, GENES, INCLUDELIST, WINDOW, expected_window,
                            interval_mask, write_bigwig, write_layout)
+from data_pipeline import io
 from data_pipeline.layout import GeneExpLayout
 from data_pipeline.readers import genome, masks, tables
-from data_pipeline.readers.errors import DataFormatError, PickleNotAllowedError
+from data_pipeline.errors import DataFormatError, PickleNotAllowedError
 from data_pipeline.readers.window import WindowReader, check_window_length
 
 CODES = {"A": 0, "C": 1, "G": 2, "T": 3}
@@ -270,12 +271,12 @@ def test_bad_bed_line(tmp_path):
   bed = tmp_path / "x.bed"
   bed.write_text("track name=x\nchr1\t5\t10\nchr1\tfive\t10\n")
   with pytest.raises(DataFormatError, match=r"x\.bed: line 3: start/end"):
-    masks.read_bed(bed)
+    masks.read_interval_bed(bed)
 
 
 def test_write_bigwig_helper_roundtrip(tmp_path):
   # Guards the fixture itself: what we write is what pyBigWig reads back.
-  from data_pipeline.readers.tracks import BigWigTrack  # pylint: disable=import-outside-toplevel
+  from data_pipeline.readers.bigwig import BigWigTrack  # pylint: disable=import-outside-toplevel
   vals = {c: np.arange(n, dtype=np.float32) for c, n in CHROMS.items()}
   write_bigwig(tmp_path / "t.bw", vals, {"chr1": 10, "chr2": 5})
   t = BigWigTrack(tmp_path / "t.bw")
@@ -293,7 +294,7 @@ def test_tiny_synthetic_windows_equal_independent_reads(tmp_path_factory):
   root, _ = tiny_synthetic(tmp_path_factory.getbasetemp())
   layout = GeneExpLayout(root, "K562")
   genes = [g for s in tables.load_genes(layout).splits.values() for g in s]
-  lengths = genome.read_chrom_lengths(layout.chr_length_json)
+  lengths = io.read_chrom_lengths(layout.chr_length_json)
   fasta = pyfaidx.Fasta(str(layout.fasta))
   tracks = [pyBigWig.open(str(p)) for p in (layout.h3k27ac_bigwig, layout.dnase_bigwig)]
   half = SYNTH_WINDOW // 2

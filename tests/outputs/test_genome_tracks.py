@@ -14,7 +14,6 @@ import tensorflow_datasets as tfds
 from conftest_data import tiny_synthetic
 from data_pipeline import tfds_builder
 from data_pipeline.layout import GeneExpLayout
-from data_pipeline.readers.genome import read_chrom_lengths
 from seq2exp_jax.outputs import plots
 from seq2exp_jax.model.promoter import centre_start, promoter_positions
 from seq2exp_jax.outputs import genome_tracks as tracks
@@ -177,42 +176,6 @@ def test_bigwig_errors_and_atomic_writes(tmp_path, monkeypatch):
     tracks.write_elements(bed, [Element("chr1", 1, 2, "A", 0.5), Element("chr1", 5, 9, "a b", 1)])
   assert path.read_bytes() == b"old" and bed.read_text() == "old\n"
   assert sorted(p.name for p in tmp_path.iterdir()) == ["elements.bed", "mask.bw"]
-
-
-def test_read_chrom_sizes(tmp_path):
-  sizes = tmp_path / "hg.chrom.sizes"
-  sizes.write_text("chr2\t2500\nchr1\t3000\n")
-  assert list(tracks.read_chrom_sizes(sizes).items()) == [("chr2", 2500), ("chr1", 3000)]
-  js = tmp_path / "sizes.json"
-  js.write_text(json.dumps({"chrX": 10, "chr1": 20}))
-  assert list(tracks.read_chrom_sizes(js).items()) == [("chrX", 10), ("chr1", 20)]
-  sizes.write_text("chr2\t2500\nchr1\tlong\n")
-  with pytest.raises(ValueError, match=r"chrom\.sizes: line 2"):
-    tracks.read_chrom_sizes(sizes)
-  sizes.write_text("chr2\t2500\nchr2\t3000\n")
-  with pytest.raises(ValueError, match="listed twice"):
-    tracks.read_chrom_sizes(sizes)
-  js.write_text(json.dumps({"chr1": 0}))
-  with pytest.raises(ValueError, match="positive integer"):
-    tracks.read_chrom_sizes(js)
-
-
-def test_builder_stores_chrom_lengths(tmp_path_factory, tmp_path):
-  root, ds_dir = tiny_synthetic(tmp_path_factory.getbasetemp())
-  want = read_chrom_lengths(GeneExpLayout(root, "K562").chr_length_json)
-  got = tfds_builder.chrom_lengths(ds_dir)
-  assert list(got.items()) == list(want.items()) and want
-  info = tfds.builder_from_directory(str(ds_dir)).info
-  assert dict(info.metadata[tfds_builder.CHROM_LENGTHS_KEY]) == want
-  # A data set built before lengths were stored still loads, and says how to get them.
-  old = tmp_path / "old"
-  shutil.copytree(ds_dir, old)
-  (old / "metadata.json").unlink()
-  assert len(tfds.builder_from_directory(str(old)).as_data_source()["valid"]) == 1
-  with pytest.raises(FileNotFoundError, match="build-data.*--chrom-sizes"):
-    tfds_builder.chrom_lengths(old)
-  with pytest.raises(FileNotFoundError, match="dataset_info.json"):
-    tfds_builder.chrom_lengths(tmp_path)
 
 
 def test_plots_write_png(tmp_path):

@@ -16,16 +16,12 @@ OPTIM = ml_collections.ConfigDict({
     "warmup_fraction": 0.1, "init_lr": 1e-5, "end_lr": 1e-4})
 
 
-def _params():
+def test_weight_decay_mask_spares_a_log_and_d_only():
   model = Seq2Exp(backbone=SSMConfig(d_model=8, d_state=2), n_gen_layer=1, n_enc_layer=1,
                   center_len=4)
   x = (jnp.zeros((1, 16, 4)), jnp.zeros((1, 16, 3)), jnp.zeros((1, 9)))
-  return model.init({"params": jax.random.PRNGKey(0), "mask": jax.random.PRNGKey(0)},
-                    *x)["params"]
-
-
-def test_weight_decay_mask_spares_a_log_and_d_only():
-  params = _params()
+  params = jax.eval_shape(lambda: model.init(
+      {"params": jax.random.PRNGKey(0), "mask": jax.random.PRNGKey(0)}, *x)["params"])
   mask = weight_decay_mask(params)
   flat = {jax.tree_util.keystr(p): m for p, m in jax.tree_util.tree_leaves_with_path(mask)}
   spared = sorted(k for k, m in flat.items() if not m)
@@ -35,13 +31,18 @@ def test_weight_decay_mask_spares_a_log_and_d_only():
 
 
 def test_zero_gradient_step_decays_everything_but_a_log_and_d():
-  params = _params()
+  rng = np.random.default_rng(0)
+  params = {"layers": {"mixer": {"in_proj": {"kernel": rng.normal(size=(2, 8, 32))},
+                                 "mamba_fwd": {"A_log": rng.normal(size=(2, 16, 4)),
+                                               "D": rng.normal(size=(2, 16))}}},
+            "pToExpr": {"dense_0": {"kernel": rng.normal(size=(17, 8)),
+                                    "bias": np.zeros(8)}}}
+  params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), params)
   optim = OPTIM.copy_and_resolve_references()
   optim.update(weight_decay=0.5, lr=0.1, init_lr=0.1, end_lr=0.1)
   tx = make_optimizer(optim, learning_rate(optim, 10))
   zeros = jax.tree.map(jnp.zeros_like, params)
-  updates, _ = tx.update(zeros, tx.init(params), params)
-  new = optax.apply_updates(params, updates)
+  new = jax.jit(lambda p: optax.apply_updates(p, tx.update(zeros, tx.init(p), p)[0]))(params)
   for (path, before), after in zip(jax.tree_util.tree_leaves_with_path(params),
                                    jax.tree.leaves(new)):
     name = jax.tree_util.keystr(path)
@@ -55,10 +56,10 @@ def test_schedule_warms_up_linearly_then_decays_by_cosine():
   steps = 1000
   schedule = learning_rate(OPTIM, steps)
   values = np.array([float(schedule(s)) for s in range(steps + 1)])
-  assert values[0] == pytest.approx(1e-5)
-  assert values[100] == pytest.approx(5e-4)  # end of the 10% warm-up
+  assert values[0] == pytest.approx(1e-5, rel=1e-4)
+  assert values[100] == pytest.approx(5e-4, rel=1e-4)  # end of the 10% warm-up
   np.testing.assert_allclose(np.diff(values[:101]), (5e-4 - 1e-5) / 100, rtol=1e-4)
-  assert values[steps] == pytest.approx(1e-4)
+  assert values[steps] == pytest.approx(1e-4, rel=1e-4)
   assert np.all(np.diff(values[100:]) <= 1e-12)  # never rises after the peak
   middle = 100 + (steps - 100) // 2
   assert values[middle] == pytest.approx((5e-4 + 1e-4) / 2, rel=1e-3)  # cosine midpoint

@@ -43,24 +43,29 @@ def test_top_fraction_mask_keeps_the_top_positions():
   np.testing.assert_array_equal(top_fraction_mask(ties, 0.25), [[1, 1, 1, 0]])  # ties kept
 
 
-def test_loss_is_huber_plus_weighted_kl_and_continuity():
+@pytest.fixture(scope="module")
+def soft():
+  """A Seq2Exp-soft smoke task, its initial params and a batch (built once)."""
+  task = build_task(_config("seq2exp_soft"))
+  batch = _batch()
+  return task, task.init(jax.random.PRNGKey(0), batch), batch
+
+
+def test_loss_is_huber_plus_weighted_kl_and_continuity(soft):
+  _, params, batch = soft
   c = _config("seq2exp_soft")
   c.loss.update(kl_weight=0.3, continuity_weight=2.0)
   task = build_task(c)
-  batch = _batch()
-  params = task.init(jax.random.PRNGKey(0), batch)
   total, terms = task.loss(params, batch, jax.random.PRNGKey(1))
   assert float(total) == pytest.approx(float(terms["huber"] + 0.3 * terms["kl"]
                                              + 2.0 * terms["continuity"]), rel=1e-6)
   assert float(terms["kl"]) > 0 and float(terms["continuity"]) > 0
 
 
-def test_training_mask_ratio_leaves_the_promoter_out_as_evaluation_does():
+def test_training_mask_ratio_leaves_the_promoter_out_as_evaluation_does(soft):
   """Training logged mean(mask) with the promoter (forced to 1) and evaluation without it;
   both now report the mask outside the promoter."""
-  task = build_task(_config("seq2exp_soft"))
-  batch = _batch()
-  params = task.init(jax.random.PRNGKey(0), batch)
+  task, params, batch = soft
   _, terms = task.loss(params, batch, jax.random.PRNGKey(1))
   out = task.apply(params, batch, train=True, rng=jax.random.PRNGKey(1))
   metrics = MaskMetrics()
@@ -81,17 +86,18 @@ def test_peaks_feed_the_predictor_mask():
   np.testing.assert_array_equal(np.asarray(out.mask)[:, outside], want[:, outside])
 
 
-def test_generator_params_are_an_argument_of_the_steps():
+def test_generator_params_are_an_argument_of_the_steps(soft):
   """A generator_top run's frozen generator params enter every jitted step as an argument
   (they were closed over and compiled in as constants): new frozen values change the
   output of the same compiled step."""
-  soft = _config("seq2exp_soft")
-  generator = build_task(soft)
-  gen_params = generator.init(jax.random.PRNGKey(3), _batch())
+  _, gen_params, _ = soft
   top = _config("seq2exp_retrain_top10")
-  top.mask.generator_workdir = "unused"
-  task = build_task(top, load_generator=lambda workdir: (soft, gen_params))
-  batch = _batch()
+  # The top fraction must reach past the promoter (forced to 1, so always on top).
+  top.mask.update(generator_workdir="unused", top_fraction=0.8)
+  task = build_task(top, load_generator=lambda workdir: (_config("seq2exp_soft"),
+                                                          gen_params))
+  # Without signals the signal prior is the same everywhere: the generator alone ranks.
+  batch = _batch().replace(signals=np.zeros((2, LENGTH, 3), np.float32))
   params = task.init(jax.random.PRNGKey(0), batch)
   step = make_eval_step(task)
   first = step(params, batch)["mask"]

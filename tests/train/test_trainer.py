@@ -17,7 +17,7 @@ import pytest
 
 from conftest_data import tiny_synthetic
 from data_pipeline.batch import Batch
-from data_pipeline.tfds_builder import chrom_lengths
+from data_pipeline.io import read_chrom_lengths
 from seq2exp_jax.train import checkpoint
 from seq2exp_jax import cli
 from seq2exp_jax.config import loader as configs
@@ -55,14 +55,18 @@ def soft_run(data, tmp_path_factory):
 def test_one_step_of_every_smoke_config(name, data, soft_run, tmp_path):
   c = smoke(name, data, steps=1, log_every=1, eval_every=1, checkpoint_every=1)
   if name == "seq2exp_retrain_top10":
-    c.mask.generator_workdir = str(soft_run[0])
-  result = train_and_evaluate(c, tmp_path)
+    # The top fraction must reach past the promoter (forced to 1, so always on top).
+    c.mask.update(generator_workdir=str(soft_run[0]), top_fraction=0.3)
+  result = train_and_evaluate(c, tmp_path / "run")
   assert result["step"] == 1
   train = result["train"]
   assert np.isfinite(train["loss"]) and train["grad_norm"] > 0
   assert np.isfinite(result["valid"]["mse"])
   assert ("mask_ratio" in train) == (c.model.name == "seq2exp")
-  assert checkpoint.manager(tmp_path / "checkpoints", read_only=True).latest_step() == 1
+  assert checkpoint.manager(tmp_path / "run" / "checkpoints",
+                            read_only=True).latest_step() == 1
+  if name == "seq2exp_retrain_top10":
+    _check_top10_export(tmp_path / "run", c.data.window, tmp_path / "top10.s2x")
 
 
 def test_finished_run_has_everything(soft_run):
@@ -199,7 +203,7 @@ def test_eval_predict_and_export(soft_run, data, tmp_path, capsys):
                    "--out", str(out), "--threshold", "0.3", "--min-length", "1"]) == 0
   rows = (out / "predictions.csv").read_text().splitlines()
   assert rows[0] == "ensid,chrom,tss,target,prediction" and len(rows) == 1 + 18
-  sizes = chrom_lengths(data)
+  sizes = read_chrom_lengths(data)
   window = smoke("seq2exp_soft", data).data.window
   genes = [r.split(",") for r in rows[1:]]
   bw = pyBigWig.open(str(out / "mask.bw"))
@@ -250,3 +254,57 @@ def test_ablate_table_and_skip(data, tmp_path, capsys):
   stamp = (tmp_path / "macs3_mask" / "seed_1" / "eval_test.json").stat().st_mtime_ns
   assert cli.main(args) == 0  # finished runs are skipped
   assert (tmp_path / "macs3_mask" / "seed_1" / "eval_test.json").stat().st_mtime_ns == stamp
+
+
+def test_a_nan_validation_never_replaces_the_best_checkpoint(data, tmp_path, monkeypatch):
+  """`not mse >= best` is true for NaN: a NaN validation used to become the new best and
+  replace the good best/ that eval, predict and export read."""
+  from seq2exp_jax.train import trainer  # pylint: disable=import-outside-toplevel
+  real, calls = trainer.evaluate, []
+
+  def nan_at_the_second_validation(*args, **kwargs):
+    metrics = real(*args, **kwargs)
+    calls.append(metrics)
+    return dict(metrics, mse=float("nan")) if len(calls) == 2 else metrics
+
+  monkeypatch.setattr(trainer, "evaluate", nan_at_the_second_validation)
+  train_and_evaluate(smoke("seq2exp_soft", data, eval_every=2), tmp_path)
+  assert len(calls) == 2
+  best = json.loads((tmp_path / "best.json").read_text())
+  assert best["step"] == 2 and best["mse"] == calls[0]["mse"]
+  assert checkpoint.manager(tmp_path / "best", read_only=True).latest_step() == 2
+
+
+@pytest.mark.parametrize("mse,best,wins", [
+    (float("nan"), None, False), (float("nan"), {"mse": 1.0}, False),
+    (float("inf"), None, False), (0.5, {"mse": 1.0}, True), (1.0, {"mse": 1.0}, False),
+    (2.0, None, True)])
+def test_best_selection(mse, best, wins):
+  from seq2exp_jax.train.trainer import improves  # pylint: disable=import-outside-toplevel
+  assert improves(mse, best) is wins
+
+
+def _check_top10_export(workdir, window, artifact):
+  """The frozen generator params of a top-10% run are arguments of the exported function,
+  listed in the manifest (they were compiled in as constants and missing from it)."""
+  from seq2exp_jax.train.task import build_task  # pylint: disable=import-outside-toplevel
+  from seq2exp_jax.train.trainer import load_generator  # pylint: disable=import-outside-toplevel
+  assert cli.main(["export", "--workdir", str(workdir), "--out", str(artifact)]) == 0
+  served = ExportedPredictor.load(artifact)
+  config, params, _ = checkpoint.load_run(workdir)
+  task = build_task(config, load_generator)
+  listed = served.manifest["params"]
+  n_frozen = len(jax.tree.leaves(task.frozen))
+  assert sum(k.startswith("frozen/") for k in listed) == n_frozen > 0
+  assert sum(k.startswith("params/") for k in listed) == len(jax.tree.leaves(params))
+  rng = np.random.default_rng(1)
+  # Without signals the signal prior is the same everywhere: the generator alone ranks.
+  inputs = {"dna": np.eye(4, dtype=np.float32)[rng.integers(0, 4, (2, window))],
+            "signals": np.zeros((2, window, 3), np.float32),
+            "blacklist": np.zeros((2, window), bool),
+            "rna_feat": rng.normal(size=(2, 9)).astype(np.float32)}
+  got = served(inputs)
+  np.testing.assert_allclose(got["mask"], task.apply(params, Batch(**inputs)).mask,
+                             rtol=1e-5, atol=1e-6)
+  served.params["frozen"] = jax.tree.map(lambda x: -x, served.params["frozen"])
+  assert not np.array_equal(served(inputs)["mask"], got["mask"])  # really an argument

@@ -13,7 +13,7 @@ import pathlib
 import numpy as np
 import pyBigWig
 
-from data_pipeline.readers.errors import DataFormatError
+from data_pipeline.errors import DataFormatError
 
 
 class BigWigTrack:

@@ -1,0 +1,72 @@
+"""The `seq2exp` command line: one sub-command per job (`seq2exp_jax/cli.py` is its entry).
+
+Each sub-command lives in its own module that exposes `add_arguments(parser)` and
+`run(args) -> int`; modules are imported only when their command runs, so `seq2exp --help`
+stays fast and a command's heavy dependencies load only when needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from seq2exp_jax.commands import runtime
+from seq2exp_jax.config.loader import split_overrides
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "convert-torch": ("seq2exp_jax.commands.convert_torch",
+                      "convert a checkpoint of the original PyTorch code into our params"),
+    "verify-reference": ("seq2exp_jax.commands.verify_reference",
+                         "run our model on a golden .npz and compare every output"),
+    "demo": ("seq2exp_jax.commands.demo",
+             "the pipeline end to end on the synthetic genome (what `make demo` runs)"),
+    "train": ("seq2exp_jax.commands.train",
+              "train an experiment config (experiments/<name>.py[:variant]) in a workdir"),
+    "eval": ("seq2exp_jax.commands.eval",
+             "metrics of a trained workdir on a split (MSE, MAE, Pearson, Spearman)"),
+    "predict": ("seq2exp_jax.commands.predict",
+                "predictions.csv, the mask as bigWig, discovered elements as BED, plots"),
+    "export": ("seq2exp_jax.commands.export",
+               "a jax.export artifact of the trained predictor, runnable without this code"),
+    "ablate": ("seq2exp_jax.commands.ablate",
+               "train several configs x seeds (resumable) and write the comparison table"),
+    "synth": ("data_pipeline.commands.synth",
+              "write a synthetic genome with known causal elements in the GeneExp layout"),
+    "build-data": ("data_pipeline.commands.build_data",
+                   "build the prepared TFDS data set from a GeneExp-layout data root"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(prog="seq2exp", description=__doc__.splitlines()[0])
+  sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+  for name, (module, help_text) in COMMANDS.items():
+    p = sub.add_parser(name, help=help_text, description=help_text)
+    p.set_defaults(_module=module)
+    # Arguments are added lazily below, only for the chosen command.
+  return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+  runtime.prefer_memory_saving_cpu_schedule()
+  # Orbax reports every read-only CheckpointManager it opens through absl at WARNING.
+  logging.getLogger("absl").setLevel(logging.ERROR)
+  argv = sys.argv[1:] if argv is None else argv
+  parser = build_parser()
+  # Find the command first, then let its module declare its own arguments.
+  if argv and argv[0] in COMMANDS:
+    module = importlib.import_module(COMMANDS[argv[0]][0])
+    cmd_parser = argparse.ArgumentParser(prog=f"seq2exp {argv[0]}",
+                                         description=COMMANDS[argv[0]][1])
+    module.add_arguments(cmd_parser)
+    rest, overrides = split_overrides(argv[1:])
+    if overrides and not getattr(module, "ACCEPTS_CONFIG_OVERRIDES", False):
+      cmd_parser.error(f"{argv[0]} takes no --config.<field>=<value> overrides")
+    args = cmd_parser.parse_args(rest)
+    args.config_overrides = overrides
+    return int(module.run(args) or 0)
+  parser.parse_args(argv)  # prints help / usage errors
+  return 2
