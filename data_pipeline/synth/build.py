@@ -127,7 +127,7 @@ def build(out: pathlib.Path, preset: Preset, seed: int, cell_type: str = "K562",
   layout_lib.GeneExpLayout(out, cell_type)  # validates the cell type before any work
   rng = _stream(seed, 0)
   rows = landscape_lib.choose_genes(rng, preset.n_genes, preset.window, preset.min_elements,
-                                    preset.chroms)
+                                    preset.chroms, preset.fold, preset.shares)
   land = landscape_lib.lay_out(rng, rows, preset.window)
   genes, el = land.genes, land.elements
   tss = np.array([g.tss for g in genes])

@@ -113,11 +113,13 @@ def chrom_sort_key(chrom: str) -> tuple[int, str]:
 
 
 def choose_genes(rng: np.random.Generator, n_genes: int, window: int, min_elements: int,
-                 chroms: tuple[str, ...] | None) -> list[dict[str, str]]:
+                 chroms: tuple[str, ...] | None, fold: int = 11,
+                 shares: tuple[float, float] | None = None) -> list[dict[str, str]]:
   """Draws `n_genes` shipped genes with >= `min_elements` elements inside the window.
 
-  Stratified on the real fold_11 split so train, valid and test are all non-empty; returns
-  rows in (chromosome, real TSS) order.
+  Stratified on the real split of `fold` so train, valid and test are all non-empty, with
+  (valid, test) `shares` of the genes (default: fold 11's); returns rows in (chromosome,
+  real TSS) order.
   """
   genes, elements = shipped_subset()
   half = window // 2
@@ -128,12 +130,13 @@ def choose_genes(rng: np.random.Generator, n_genes: int, window: int, min_elemen
     inside = sum(1 for off, w, _, _ in elements.get(g["ensid"], ())
                  if off >= -half and off + w <= half)
     if inside >= min_elements:
-      pools[g["fold_11"]].append(g)
-  n_valid = max(1, round(n_genes * FOLD11_SHARES["valid"]))
-  n_test = max(1, round(n_genes * FOLD11_SHARES["test"]))
+      pools[g[f"fold_{fold}"]].append(g)
+  valid_share, test_share = shares or (FOLD11_SHARES["valid"], FOLD11_SHARES["test"])
+  n_valid = max(1, round(n_genes * valid_share))
+  n_test = max(1, round(n_genes * test_share))
   wanted = {"train": n_genes - n_valid - n_test, "valid": n_valid, "test": n_test}
   if wanted["train"] < 1:
-    raise ValueError(f"--genes {n_genes}: need at least 3 genes (one per fold_11 split)")
+    raise ValueError(f"--genes {n_genes}: need at least 3 genes (one per fold_{fold} split)")
   chosen = []
   for split, k in wanted.items():
     pool = pools[split]

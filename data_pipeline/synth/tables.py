@@ -82,6 +82,7 @@ def write_all(lay: layout_lib.GeneExpLayout, land: landscape_lib.Landscape, *, c
       "HIC_D0": signals_lib.HIC_D0, "HIC_GAMMA": signals_lib.HIC_GAMMA}
   io.write_json(lay.truth_dir / "labels.json", {
       "cell_type": cell_type, "seed": seed, "preset": preset_name, "window": preset.window,
+      "fold": preset.fold,
       "label_column": lay.cage_column, "noise_sigma": sigma,
       "noise_ceiling_pearson": ceiling, "constants": constants, "stats": stats,
       "genes": per_gene}, indent=1, sort_keys=False)

@@ -18,24 +18,33 @@ from jaxtyping import Array, Bool, Float
 
 from seq2exp_jax.model.backbones import BackboneConfig, build_backbone
 from seq2exp_jax.model.heads import ExpressionHead
-from seq2exp_jax.model.layers import input_dense
+from seq2exp_jax.model.layers import input_dense, transform_signals
 from seq2exp_jax.model.outputs import ModelOutput
-from seq2exp_jax.model.promoter import promoter_mean
+from seq2exp_jax.model.promoter import contact_pool, promoter_mean
 from seq2exp_jax.model.ssm_config import SSMConfig
 
 
 class GeneExpModel(nn.Module):
-  """Backbone + expression head. `use_signals=False` reads DNA only."""
+  """Backbone + expression head. `use_signals=False` reads DNA only. `pool` and
+  `signal_transform` as Seq2Exp's: "centre+contact" adds the hidden states weighted by Hi-C
+  contact alone, the same head a Seq2Exp with that option gets, so no row wins by its
+  head or its input scaling."""
 
   backbone: BackboneConfig = SSMConfig()
   n_layer: int = 4
   center_len: int = 2000
   use_signals: bool = True
+  pool: str = "centre"
+  contact_track: int = 2
+  signal_transform: str = "none"
 
   def __post_init__(self):
     if self.n_layer < 1 or self.center_len < 1:
       raise ValueError(f"GeneExpModel: n_layer={self.n_layer}, center_len={self.center_len}: "
                        "expected >= 1")
+    if self.pool not in ("centre", "centre+contact"):
+      raise ValueError(f"GeneExpModel: pool={self.pool!r}: expected 'centre' or "
+                       "'centre+contact'")
     super().__post_init__()
 
   @nn.compact
@@ -48,8 +57,13 @@ class GeneExpModel(nn.Module):
     if mask is not None:
       raise ValueError("GeneExpModel reads the whole window: it takes no mask")
     c = self.backbone
-    x = jnp.concatenate([dna, signals.astype(dna.dtype)], -1) if self.use_signals else dna
+    read = transform_signals(signals, self.signal_transform, self.contact_track)
+    x = jnp.concatenate([dna, read.astype(dna.dtype)], -1) if self.use_signals else dna
     x = input_dense(c.d_model, c.dtype, "input_layer")(x)
     hidden = build_backbone(c, self.n_layer, c.kind)(x)
+    pooled = promoter_mean(hidden, self.center_len)
+    if self.pool == "centre+contact":
+      pooled = jnp.concatenate([pooled, contact_pool(hidden, signals, None, self.center_len,
+                                                     self.contact_track)], axis=-1)
     return ModelOutput.unmasked(ExpressionHead(c.d_model, dtype=c.dtype, name="pToExpr")(
-        promoter_mean(hidden, self.center_len), rna_feat))
+        pooled, rna_feat))

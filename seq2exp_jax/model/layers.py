@@ -53,3 +53,20 @@ class CausalDepthwiseConv(nn.Module):
     for j in range(size):
       out = out + padded[:, j:j + length] * kernel[j]
     return out
+
+
+SIGNAL_TRANSFORMS = ("none", "log1p")
+
+
+def transform_signals(signals: Float[Array, "B L S"], transform: str, keep: int
+                      ) -> Float[Array, "B L S"]:
+  """The signals a model's input Linear reads: as they are ("none", the original), or
+  log(1 + x) on every track but `keep` (the Hi-C track, stored as log10(1 + contact)
+  already), so that DNase peaks of several hundred reads do not swamp the embedding."""
+  if transform == "none":
+    return signals
+  if transform != "log1p":
+    raise ValueError(f"signal transform {transform!r}: expected one of {SIGNAL_TRANSFORMS}")
+  logged = jnp.log1p(jnp.maximum(signals.astype(jnp.float32), 0.0))
+  tracks = jnp.arange(signals.shape[-1]) == keep
+  return jnp.where(tracks, signals.astype(jnp.float32), logged)

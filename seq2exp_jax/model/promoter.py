@@ -43,3 +43,17 @@ def apply_region_rules(mask: Float[Array, "B L"], blacklist: Bool[Array, "B L"] 
     mask = jnp.where(blacklist, 0.0, mask)
   return jnp.where(jnp.asarray(promoter_positions(mask.shape[1], center_len))[None], 1.0,
                    mask)
+
+
+def contact_pool(hidden: Float[Array, "B L D"], signals: Float[Array, "B L S"],
+                 weights: Float[Array, "B L"] | None, center_len: int, contact_track: int
+                 ) -> Float[Array, "B D"]:
+  """sum_t w_t c_t h_t / L over the positions outside the promoter, float32: the hidden
+  states weighted by their Hi-C contact with the TSS, c_t = 10^signal - 1 (the track holds
+  log10(1 + contact)), and by the mask w_t when given. An ABC-like path from every element
+  of the window to the head, in the scale of the window."""
+  length = hidden.shape[1]
+  contact = jnp.expm1(signals[..., contact_track].astype(jnp.float32) * jnp.log(10.0))
+  w = contact if weights is None else contact * weights.astype(jnp.float32)
+  w = jnp.where(jnp.asarray(promoter_positions(length, center_len))[None], 0.0, w)
+  return jnp.einsum("bl,bld->bd", w, hidden.astype(jnp.float32)) / length

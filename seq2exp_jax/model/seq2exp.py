@@ -31,12 +31,14 @@ from jaxtyping import Array, Bool, Float
 from seq2exp_jax.model.backbones import BackboneConfig, build_backbone
 from seq2exp_jax.model.beta_mask import BetaMask
 from seq2exp_jax.model.heads import ExpressionHead
-from seq2exp_jax.model.layers import input_dense
+from seq2exp_jax.model.layers import SIGNAL_TRANSFORMS, input_dense, transform_signals
 from seq2exp_jax.model.losses import continuity_loss
 from seq2exp_jax.model.outputs import ModelOutput
 from seq2exp_jax.model.packing import pack_selected, packed_promoter_mean
-from seq2exp_jax.model.promoter import apply_region_rules, promoter_mean
+from seq2exp_jax.model.promoter import apply_region_rules, contact_pool, promoter_mean
 from seq2exp_jax.model.ssm_config import SSMConfig
+
+POOLS = ("centre", "centre+contact")
 
 
 class Seq2Exp(nn.Module):
@@ -57,6 +59,12 @@ class Seq2Exp(nn.Module):
       the front; needs a binary mask (`bottleneck.hard` or a fixed mask).
     capacity: the packed length; None is the window (nothing is ever dropped). A call's
       `capacity=` overrides it (the batch maximum gives exact parity with the original).
+    pool: what the head reads: "centre" (the promoter mean, the original) or
+      "centre+contact", which adds the predictor's hidden states outside the promoter
+      weighted by mask x Hi-C contact (`promoter.contact_pool`; not with pack_selected).
+    contact_track: the signal track holding log10(1 + Hi-C contact) (for "centre+contact").
+    signal_transform: what the signal Linear reads: "none" (the raw tracks, the original)
+      or "log1p" (`layers.transform_signals`); the signal prior always reads the raw tracks.
   """
 
   backbone: BackboneConfig = SSMConfig(init_n_layer=64)
@@ -70,6 +78,9 @@ class Seq2Exp(nn.Module):
   seq_range: int | None = None
   pack_selected: bool = False
   capacity: int | None = None
+  pool: str = "centre"
+  contact_track: int = 2
+  signal_transform: str = "none"
 
   def __post_init__(self):
     learned = self.bottleneck is not None
@@ -95,6 +106,11 @@ class Seq2Exp(nn.Module):
          f"capacity={self.capacity} sets the packed length: it needs pack_selected=True"),
         (self.capacity is None or self.capacity >= self.center_len,
          f"capacity={self.capacity}: expected >= center_len={self.center_len}"),
+        (self.pool in POOLS, f"pool={self.pool!r}: expected one of {POOLS}"),
+        (self.pool == "centre" or not self.pack_selected,
+         f"pool={self.pool!r} reads the whole window: it needs pack_selected=False"),
+        (self.signal_transform in SIGNAL_TRANSFORMS,
+         f"signal_transform={self.signal_transform!r}: expected one of {SIGNAL_TRANSFORMS}"),
     ]
     problems = [message for ok, message in rules if not ok]
     if problems:
@@ -130,7 +146,8 @@ class Seq2Exp(nn.Module):
                          f"(seq_range={rows})")
       pos = self.param("pos_emb", nn.initializers.zeros, (rows, c.d_model))
       e_seq = e_seq + pos[:length].astype(c.dtype)
-    e_sig = input_dense(c.d_model, c.dtype, "signal_input_layer")(signals)
+    e_sig = input_dense(c.d_model, c.dtype, "signal_input_layer")(
+        transform_signals(signals, self.signal_transform, self.contact_track))
     predictor_in = e_seq + e_sig
 
     generator = None
@@ -155,8 +172,11 @@ class Seq2Exp(nn.Module):
                                        capacity or self.capacity or length)
       pooled = packed_promoter_mean(encoder(packed), mask, self.center_len)
     else:
-      pooled = promoter_mean(encoder(predictor_in * mask[..., None].astype(c.dtype)),
-                             self.center_len)
+      hidden = encoder(predictor_in * mask[..., None].astype(c.dtype))
+      pooled = promoter_mean(hidden, self.center_len)
+      if self.pool == "centre+contact":
+        pooled = jnp.concatenate([pooled, contact_pool(
+            hidden, signals, mask, self.center_len, self.contact_track)], axis=-1)
     prediction = ExpressionHead(c.d_model, dtype=c.dtype, name="pToExpr")(pooled, rna_feat)
     return ModelOutput(prediction=prediction, mask=mask, kl=kl,
                        continuity=continuity_loss(mask), overflow=overflow,
