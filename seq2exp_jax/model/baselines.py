@@ -25,10 +25,10 @@ from seq2exp_jax.model.ssm_config import SSMConfig
 
 
 class GeneExpModel(nn.Module):
-  """Backbone + expression head. `use_signals=False` reads DNA only. `pool` and
-  `signal_transform` as Seq2Exp's: "centre+contact" adds the hidden states weighted by Hi-C
-  contact alone, the same head a Seq2Exp with that option gets, so no row wins by its
-  head or its input scaling."""
+  """Backbone + expression head. `use_signals=False` reads DNA only. `pool`,
+  `signal_transform` and `motif_stem` as Seq2Exp's ("centre+contact" adds the hidden
+  states weighted by Hi-C contact alone): the options a Seq2Exp gets, so no row wins by its
+  head, its input scaling or its DNA stem."""
 
   backbone: BackboneConfig = SSMConfig()
   n_layer: int = 4
@@ -37,6 +37,7 @@ class GeneExpModel(nn.Module):
   pool: str = "centre"
   contact_track: int = 2
   signal_transform: str = "none"
+  motif_stem: int = 0
 
   def __post_init__(self):
     if self.n_layer < 1 or self.center_len < 1:
@@ -60,6 +61,9 @@ class GeneExpModel(nn.Module):
     read = transform_signals(signals, self.signal_transform, self.contact_track)
     x = jnp.concatenate([dna, read.astype(dna.dtype)], -1) if self.use_signals else dna
     x = input_dense(c.d_model, c.dtype, "input_layer")(x)
+    if self.motif_stem:  # the same DNA convolution a Seq2Exp with this option gets
+      x = x + nn.Conv(c.d_model, (self.motif_stem,), padding="SAME", dtype=c.dtype,
+                      name="motif_stem")(dna)
     hidden = build_backbone(c, self.n_layer, c.kind)(x)
     pooled = promoter_mean(hidden, self.center_len)
     if self.pool == "centre+contact":

@@ -65,6 +65,9 @@ class Seq2Exp(nn.Module):
     contact_track: the signal track holding log10(1 + Hi-C contact) (for "centre+contact").
     signal_transform: what the signal Linear reads: "none" (the raw tracks, the original)
       or "log1p" (`layers.transform_signals`); the signal prior always reads the raw tracks.
+    motif_stem: 0 (the original) or the width K of a convolution over the one-hot DNA added
+      to e_seq (D filters, `motif_stem` bp, centred): one filter can score a whole motif
+      unit (the synthetic grammar's GATA1 + 4 bp + KLF1 spans 23 bp).
   """
 
   backbone: BackboneConfig = SSMConfig(init_n_layer=64)
@@ -81,6 +84,7 @@ class Seq2Exp(nn.Module):
   pool: str = "centre"
   contact_track: int = 2
   signal_transform: str = "none"
+  motif_stem: int = 0
 
   def __post_init__(self):
     learned = self.bottleneck is not None
@@ -111,6 +115,7 @@ class Seq2Exp(nn.Module):
          f"pool={self.pool!r} reads the whole window: it needs pack_selected=False"),
         (self.signal_transform in SIGNAL_TRANSFORMS,
          f"signal_transform={self.signal_transform!r}: expected one of {SIGNAL_TRANSFORMS}"),
+        (self.motif_stem >= 0, f"motif_stem={self.motif_stem}: expected a width >= 0"),
     ]
     problems = [message for ok, message in rules if not ok]
     if problems:
@@ -139,6 +144,9 @@ class Seq2Exp(nn.Module):
                        f"mask={'None' if mask is None else 'an array'}, bottleneck="
                        f"{'None' if self.bottleneck is None else 'BetaMask'})")
     e_seq = input_dense(c.d_model, c.dtype, "seq_input_layer")(dna)
+    if self.motif_stem:
+      e_seq = e_seq + nn.Conv(c.d_model, (self.motif_stem,), padding="SAME", dtype=c.dtype,
+                              name="motif_stem")(dna)
     if self.pos_enc:
       rows = self.seq_range or length
       if length > rows:

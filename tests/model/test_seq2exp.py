@@ -8,7 +8,8 @@ import pytest
 
 from seq2exp_jax.model.beta_mask import BetaMask
 from seq2exp_jax.model.packing import pack_selected, packed_promoter_mean
-from seq2exp_jax.model.promoter import apply_region_rules, promoter_positions
+from seq2exp_jax.model.layers import transform_signals
+from seq2exp_jax.model.promoter import apply_region_rules, contact_pool, promoter_positions
 from seq2exp_jax.model.seq2exp import Seq2Exp
 from seq2exp_jax.model.ssm_config import SSMConfig
 
@@ -222,3 +223,54 @@ def test_paper_size_shapes_at_200kb(variant):
   assert out.prediction.shape == (batch,) and out.mask.shape == (batch, length)
   grads = jax.eval_shape(jax.grad(lambda p, *a: train(p, *a).prediction.sum()), params, *args)
   assert jax.tree.structure(grads) == jax.tree.structure(params)
+
+
+def test_contact_pool_is_the_contact_and_mask_weighted_sum_outside_the_promoter():
+  rng = np.random.default_rng(0)
+  hidden = rng.normal(size=(2, 12, 3)).astype(np.float32)
+  signals = rng.random((2, 12, 3)).astype(np.float32)
+  mask = rng.random((2, 12)).astype(np.float32)
+  got = contact_pool(jnp.asarray(hidden), jnp.asarray(signals), jnp.asarray(mask), 4, 2)
+  want = np.zeros((2, 3))
+  for b in range(2):
+    for t in range(12):
+      if not 4 <= t < 8:  # the promoter, (12 - 4) // 2 = 4 .. 7
+        want[b] += mask[b, t] * (10.0 ** signals[b, t, 2] - 1.0) * hidden[b, t] / 12
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_contact_pool_option_reads_distal_elements_in_contact_only():
+  """With pool="centre+contact" a distal position moves the prediction when it is in
+  contact with the TSS, and not when its contact is zero."""
+  dna, sig, rna, bl = _inputs()
+  model = Seq2Exp(**SMALL, pool="centre+contact", signal_transform="log1p")
+  params = model.init(KEY, dna, sig, rna, bl)
+  assert params["params"]["pToExpr"]["dense_0"]["kernel"].shape[0] == 2 * 16 + 9
+  far = 2  # 30 positions from the promoter
+  base = model.apply(params, dna, sig, rna, bl).prediction
+  bumped = sig.at[:, far, :2].add(5.0)
+  assert not np.allclose(model.apply(params, dna, bumped, rna, bl).prediction, base,
+                         atol=1e-6)
+  out_of_contact = sig.at[:, far, 2].set(0.0)
+  grad = jax.grad(lambda s: jnp.sum(model.apply(params, dna, s, rna, bl).prediction))
+  g_in, g_out = grad(sig), grad(out_of_contact)
+  assert float(jnp.abs(g_in[:, far]).sum()) > float(jnp.abs(g_out[:, far]).sum())
+  with pytest.raises(ValueError, match="pool='attention'"):
+    Seq2Exp(**SMALL, pool="attention")
+  with pytest.raises(ValueError, match="needs pack_selected=False"):
+    Seq2Exp(**HARD, pool="centre+contact")
+
+
+def test_log1p_signal_transform_changes_the_embedding_not_the_prior():
+  dna, sig, rna, bl = _inputs()
+  raw = Seq2Exp(**SMALL)
+  logged = Seq2Exp(**SMALL, signal_transform="log1p")
+  params = raw.init(KEY, dna, sig, rna, bl)
+  a, b = raw.apply(params, dna, sig, rna, bl), logged.apply(params, dna, sig, rna, bl)
+  np.testing.assert_array_equal(a.distribution.prior_alpha, b.distribution.prior_alpha)
+  assert not np.allclose(a.prediction, b.prediction)
+  np.testing.assert_allclose(transform_signals(sig, "log1p", 2)[..., :2],
+                             np.log1p(np.asarray(sig)[..., :2]), rtol=1e-6)
+  np.testing.assert_array_equal(transform_signals(sig, "log1p", 2)[..., 2], sig[..., 2])
+  with pytest.raises(ValueError, match="signal_transform='sqrt'"):
+    Seq2Exp(**SMALL, signal_transform="sqrt")
