@@ -11,7 +11,8 @@ the method against its baselines where the truth is known (docs/benchmark.md).
 4. DIR/results.md and DIR/results.json (schema in `ablation/benchmark_table.py`): per
    method the metrics of every seed, 95% intervals over seeds and over genes, the mask's
    AUPRC, ratio and mass on causal elements and on each kind of decoy, and the Pearson
-   differences that decide whether the method works.
+   differences that decide whether the method works, what they show in words, and
+   DIR/mask_mass.png (each masked model's mask mass on causal elements and on each decoy).
 
 Everything is resumable: finished steps are skipped.
 """
@@ -25,7 +26,7 @@ import pathlib
 
 ACCEPTS_CONFIG_OVERRIDES = True
 MODELS = ("seq2exp_soft", "seq2exp_hard", "caduceus", "caduceus_signals", "macs3_mask",
-          "seq2exp_retrain_top10")
+          "seq2exp_retrain_top10", "seq2exp_soft_contact", "caduceus_signals_contact")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,6 +77,7 @@ def run(args) -> int:
   from seq2exp_jax.commands import dispatch  # noqa: PLC0415
   from seq2exp_jax.evaluation import mask_quality, simple_models  # noqa: PLC0415
   from seq2exp_jax.evaluation.evaluate import eval_loader  # noqa: PLC0415
+  from seq2exp_jax.outputs import plots  # noqa: PLC0415
   from seq2exp_jax.train.task import build_model  # noqa: PLC0415
 
   root, ds_dir, truth = _data(args, dispatch)
@@ -144,7 +146,14 @@ def run(args) -> int:
              "prior_mask": {"auprc": prior["auprc"], "mask_ratio": prior["mask_ratio"]},
              "methods": methods, "genes": genes, "differences": differences}
   io.write_json(args.workdir / "results.json", results)
-  text = benchmark_table.markdown(results)
+  masses = {n: m["mask_mass_by_class"] for n, m in methods.items() if m["mask_mass_by_class"]}
+  if masses:
+    plots.mask_mass_bars(args.workdir / "mask_mass.png", masses,
+                         title=f"{args.preset} genome seed {args.seed}: test genes")
+  text = benchmark_table.markdown(results) + "".join(
+      "\n" + benchmark_table.verdict(results, name)
+      for name in ("seq2exp_soft", "seq2exp_soft_contact") if name in methods)
   io.write_text(args.workdir / "results.md", text)
-  print("\n" + text + f"\nwritten to {args.workdir / 'results.md'}")
+  print("\n" + text + f"\nwritten to {args.workdir / 'results.md'}"
+        + (f" and {args.workdir / 'mask_mass.png'}" if masses else ""))
   return 0

@@ -20,14 +20,14 @@ from seq2exp_jax.model.backbones import BackboneConfig, build_backbone
 from seq2exp_jax.model.heads import ExpressionHead
 from seq2exp_jax.model.layers import input_dense, transform_signals
 from seq2exp_jax.model.outputs import ModelOutput
-from seq2exp_jax.model.promoter import contact_pool, promoter_mean
+from seq2exp_jax.model.pooling import POOLS, WindowPool
 from seq2exp_jax.model.ssm_config import SSMConfig
 
 
 class GeneExpModel(nn.Module):
   """Backbone + expression head. `use_signals=False` reads DNA only. `pool`,
-  `signal_transform` and `motif_stem` as Seq2Exp's ("centre+contact" adds the hidden
-  states weighted by Hi-C contact alone): the options a Seq2Exp gets, so no row wins by its
+  `signal_transform` and `motif_stem` as Seq2Exp's ("centre+contact" and "centre+abc"
+  weight the hidden states by Hi-C contact alone): the options a Seq2Exp gets, so no row wins by its
   head, its input scaling or its DNA stem."""
 
   backbone: BackboneConfig = SSMConfig()
@@ -43,9 +43,8 @@ class GeneExpModel(nn.Module):
     if self.n_layer < 1 or self.center_len < 1:
       raise ValueError(f"GeneExpModel: n_layer={self.n_layer}, center_len={self.center_len}: "
                        "expected >= 1")
-    if self.pool not in ("centre", "centre+contact"):
-      raise ValueError(f"GeneExpModel: pool={self.pool!r}: expected 'centre' or "
-                       "'centre+contact'")
+    if self.pool not in POOLS:
+      raise ValueError(f"GeneExpModel: pool={self.pool!r}: expected one of {POOLS}")
     super().__post_init__()
 
   @nn.compact
@@ -65,9 +64,7 @@ class GeneExpModel(nn.Module):
       x = x + nn.Conv(c.d_model, (self.motif_stem,), padding="SAME", dtype=c.dtype,
                       name="motif_stem")(dna)
     hidden = build_backbone(c, self.n_layer, c.kind)(x)
-    pooled = promoter_mean(hidden, self.center_len)
-    if self.pool == "centre+contact":
-      pooled = jnp.concatenate([pooled, contact_pool(hidden, signals, None, self.center_len,
-                                                     self.contact_track)], axis=-1)
+    pooled = WindowPool(self.pool, self.center_len, self.contact_track, name="pool")(
+        hidden, signals, None)
     return ModelOutput.unmasked(ExpressionHead(c.d_model, dtype=c.dtype, name="pToExpr")(
         pooled, rna_feat))

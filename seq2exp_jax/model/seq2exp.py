@@ -35,10 +35,10 @@ from seq2exp_jax.model.layers import SIGNAL_TRANSFORMS, input_dense, transform_s
 from seq2exp_jax.model.losses import continuity_loss
 from seq2exp_jax.model.outputs import ModelOutput
 from seq2exp_jax.model.packing import pack_selected, packed_promoter_mean
-from seq2exp_jax.model.promoter import apply_region_rules, contact_pool, promoter_mean
+from seq2exp_jax.model.pooling import POOLS, WindowPool
+from seq2exp_jax.model.promoter import apply_region_rules
 from seq2exp_jax.model.ssm_config import SSMConfig
 
-POOLS = ("centre", "centre+contact")
 
 
 class Seq2Exp(nn.Module):
@@ -59,10 +59,12 @@ class Seq2Exp(nn.Module):
       the front; needs a binary mask (`bottleneck.hard` or a fixed mask).
     capacity: the packed length; None is the window (nothing is ever dropped). A call's
       `capacity=` overrides it (the batch maximum gives exact parity with the original).
-    pool: what the head reads: "centre" (the promoter mean, the original) or
-      "centre+contact", which adds the predictor's hidden states outside the promoter
-      weighted by mask x Hi-C contact (`promoter.contact_pool`; not with pack_selected).
-    contact_track: the signal track holding log10(1 + Hi-C contact) (for "centre+contact").
+    pool: what the head reads (`pooling.WindowPool`): "centre" (the promoter mean, the
+      original), "centre+contact" (+ the predictor's hidden states outside the promoter
+      weighted by mask x Hi-C contact) or "centre+abc" (+ the log of a mask x contact
+      weighted sum of non-negative per-position scores); both options need
+      pack_selected=False.
+    contact_track: the signal track holding log10(1 + Hi-C contact) (for the pool options).
     signal_transform: what the signal Linear reads: "none" (the raw tracks, the original)
       or "log1p" (`layers.transform_signals`); the signal prior always reads the raw tracks.
     motif_stem: 0 (the original) or the width K of a convolution over the one-hot DNA added
@@ -181,10 +183,8 @@ class Seq2Exp(nn.Module):
       pooled = packed_promoter_mean(encoder(packed), mask, self.center_len)
     else:
       hidden = encoder(predictor_in * mask[..., None].astype(c.dtype))
-      pooled = promoter_mean(hidden, self.center_len)
-      if self.pool == "centre+contact":
-        pooled = jnp.concatenate([pooled, contact_pool(
-            hidden, signals, mask, self.center_len, self.contact_track)], axis=-1)
+      pooled = WindowPool(self.pool, self.center_len, self.contact_track, name="pool")(
+          hidden, signals, mask)
     prediction = ExpressionHead(c.d_model, dtype=c.dtype, name="pToExpr")(pooled, rna_feat)
     return ModelOutput(prediction=prediction, mask=mask, kl=kl,
                        continuity=continuity_loss(mask), overflow=overflow,

@@ -132,3 +132,21 @@ def gene_tracks(path: str | os.PathLike, *, chrom: str, start: int, title: str,
   axes[-1].set_xlabel(f"{chrom} position (bp)")
   axes[0].set_title(title)
   save_png(fig, path)
+
+
+def mask_mass_bars(path: str | os.PathLike, masses: dict[str, dict[str, float]], *,
+                   title: str) -> None:
+  """One group of bars per masked model: the share of its mask's mass on the candidate
+  elements that lies on the causal ones and on each kind of decoy."""
+  names = list(masses)
+  classes = [k for k in next(iter(masses.values())) if k != "outside"]
+  fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(names), 3.2))
+  width = 0.8 / len(classes)
+  for i, kind in enumerate(classes):
+    ax.bar(np.arange(len(names)) + (i - (len(classes) - 1) / 2) * width,
+           [masses[n][kind] for n in names], width, label=kind)
+  ax.set_xticks(np.arange(len(names)), names, rotation=15)
+  ax.set_ylabel("share of mask mass on elements")
+  ax.set_title(title, fontsize=9)
+  ax.legend(fontsize=8, frameon=False)
+  save_png(fig, path)

@@ -42,7 +42,10 @@ def test_results_follow_the_documented_schema(bench):
   assert methods["abc_signals"]["mask_auprc"] is None
   predict = bench / "runs/seq2exp_soft/seed_0/predict"
   assert (predict / "predictions.csv").is_file() and (predict / "mask.bw").is_file()
-  assert "| seq2exp_soft | 1 |" in (bench / "results.md").read_text()
+  text = (bench / "results.md").read_text()
+  assert "| seq2exp_soft | 1 |" in text and "seq2exp_soft: test Pearson" in text
+  if all(math.isfinite(s) for s in shares):
+    assert (bench / "mask_mass.png").stat().st_size > 0
   # Resumable: a second run trains nothing and writes the same table.
   before = (bench / "results.md").read_text()
   assert cli.main(["benchmark", "--preset", "tiny", "--genes", "20", "--seed", "0",

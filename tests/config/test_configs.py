@@ -18,11 +18,27 @@ EXPERIMENTS = sorted(p for p in (REPO / "experiments").glob("*.py")
                      if p.stem not in ("__init__", "common"))
 NAMES = ["caduceus", "caduceus_signals", "hyena", "macs3_mask", "mamba", "seq2exp_hard",
          "seq2exp_retrain_top10", "seq2exp_soft"]
+# Named options, each a row that changes one model field of a paper row (docs/benchmark.md).
+OPTION_ROWS = {"seq2exp_soft_contact": ("seq2exp_soft", {"pool": "centre+contact"}),
+               "caduceus_signals_contact": ("caduceus_signals", {"pool": "centre+contact"})}
 PAPER_WINDOW = 200_000
 
 
-def test_one_config_per_row_of_the_paper():
-  assert [p.stem for p in EXPERIMENTS] == NAMES
+def test_one_config_per_row_of_the_paper_and_per_option_row():
+  assert [p.stem for p in EXPERIMENTS] == sorted(NAMES + list(OPTION_ROWS))
+
+
+@pytest.mark.parametrize("name", sorted(OPTION_ROWS))
+@pytest.mark.parametrize("variant", ["", ":smoke", ":synthetic"])
+def test_an_option_row_changes_only_its_option(name, variant):
+  base_name, change = OPTION_ROWS[name]
+  row = configs.load_config(str(REPO / "experiments" / f"{name}.py{variant}")).to_dict()
+  base = configs.load_config(str(REPO / "experiments" / f"{base_name}.py{variant}")).to_dict()
+  assert row.pop("experiment") == name and base.pop("experiment") == base_name
+  for field, value in change.items():
+    assert base["model"].get(field) != value and row["model"][field] == value
+    base["model"][field] = value
+  assert row == base
 
 
 def _shapes(config, length: int):

@@ -9,6 +9,7 @@ import pytest
 from seq2exp_jax.model.beta_mask import BetaMask
 from seq2exp_jax.model.packing import pack_selected, packed_promoter_mean
 from seq2exp_jax.model.layers import transform_signals
+from seq2exp_jax.model.pooling import WindowPool
 from seq2exp_jax.model.promoter import apply_region_rules, contact_pool, promoter_positions
 from seq2exp_jax.model.seq2exp import Seq2Exp
 from seq2exp_jax.model.ssm_config import SSMConfig
@@ -239,13 +240,35 @@ def test_contact_pool_is_the_contact_and_mask_weighted_sum_outside_the_promoter(
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
-def test_contact_pool_option_reads_distal_elements_in_contact_only():
-  """With pool="centre+contact" a distal position moves the prediction when it is in
-  contact with the TSS, and not when its contact is zero."""
+def test_abc_pool_is_the_log_of_a_contact_weighted_sum_of_scores():
+  rng = np.random.default_rng(1)
+  hidden = rng.normal(size=(2, 12, 3)).astype(np.float32)
+  signals = rng.random((2, 12, 3)).astype(np.float32)
+  mask = rng.random((2, 12)).astype(np.float32)
+  pool = WindowPool("centre+abc", center_len=4, contact_track=2, abc_channels=2)
+  args = tuple(map(jnp.asarray, (hidden, signals, mask)))
+  params = pool.init(KEY, *args)
+  got = np.asarray(pool.apply(params, *args))
+  k, b0 = (np.asarray(params["params"]["abc_score"][n]) for n in ("kernel", "bias"))
+  score = np.logaddexp(0.0, hidden @ k + b0)  # softplus
+  want_sum = np.zeros((2, 2))
+  for b in range(2):
+    for t in range(12):
+      if not 4 <= t < 8:
+        want_sum[b] += mask[b, t] * (10.0 ** signals[b, t, 2] - 1.0) * score[b, t]
+  np.testing.assert_allclose(got[:, :3], hidden[:, 4:8].mean(1), rtol=1e-5)
+  np.testing.assert_allclose(got[:, 3:], np.log1p(want_sum / 4), rtol=1e-5)
+  assert "params" not in WindowPool("centre", center_len=4).init(KEY, *args)
+
+
+@pytest.mark.parametrize("pool, width", [("centre+contact", 2 * 16), ("centre+abc", 16 + 8)])
+def test_pool_options_read_distal_elements_in_contact_only(pool, width):
+  """With a pool option a distal position moves the prediction when it is in contact with
+  the TSS, and not when its contact is zero."""
   dna, sig, rna, bl = _inputs()
-  model = Seq2Exp(**SMALL, pool="centre+contact", signal_transform="log1p")
+  model = Seq2Exp(**SMALL, pool=pool, signal_transform="log1p")
   params = model.init(KEY, dna, sig, rna, bl)
-  assert params["params"]["pToExpr"]["dense_0"]["kernel"].shape[0] == 2 * 16 + 9
+  assert params["params"]["pToExpr"]["dense_0"]["kernel"].shape[0] == width + 9
   far = 2  # 30 positions from the promoter
   base = model.apply(params, dna, sig, rna, bl).prediction
   bumped = sig.at[:, far, :2].add(5.0)
@@ -258,7 +281,7 @@ def test_contact_pool_option_reads_distal_elements_in_contact_only():
   with pytest.raises(ValueError, match="pool='attention'"):
     Seq2Exp(**SMALL, pool="attention")
   with pytest.raises(ValueError, match="needs pack_selected=False"):
-    Seq2Exp(**HARD, pool="centre+contact")
+    Seq2Exp(**HARD, pool=pool)
 
 
 def test_log1p_signal_transform_changes_the_embedding_not_the_prior():
