@@ -79,6 +79,16 @@ def abstract(tree: Any) -> Any:
   return jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, tree)
 
 
+def _on_this_host(mngr: ocp.CheckpointManager, step: int) -> Any:
+  """Restore target for checkpoint `step` on this process's first device, whatever mesh
+  saved it (a run trained on 2 or 8 devices is read for predict/eval/export on 1)."""
+  meta = ocp.StandardCheckpointHandler().metadata(
+      pathlib.Path(mngr.directory) / str(step) / "state")
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  return jax.tree_util.tree_map(
+      lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), meta)
+
+
 def load_run(workdir: str | os.PathLike, which: str = "best"
              ) -> tuple[ml_collections.ConfigDict, Any, int]:
   """(config, params, step) of a finished or running workdir, from its best checkpoint
@@ -100,6 +110,6 @@ def load_run(workdir: str | os.PathLike, which: str = "best"
       continue
     check_model(mngr, step, model_signature(config))
     state = mngr.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore())).state
+        state=ocp.args.StandardRestore(_on_this_host(mngr, step)))).state
     return config, jax.device_get(state["params"]), step
   raise FileNotFoundError(f"{workdir}: no checkpoint under {' or '.join(order[which])}/")

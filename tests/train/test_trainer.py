@@ -308,3 +308,23 @@ def _check_top10_export(workdir, window, artifact):
                              rtol=1e-5, atol=1e-6)
   served.params["frozen"] = jax.tree.map(lambda x: -x, served.params["frozen"])
   assert not np.array_equal(served(inputs)["mask"], got["mask"])  # really an argument
+
+
+def test_a_run_trained_on_8_devices_loads_on_one(data, tmp_path):
+  """predict / eval / export / diagnose read a run on whatever devices the reader has:
+  a checkpoint saved by an 8-device mesh restores, unchanged, in a 1-device process."""
+  c = smoke("seq2exp_soft", data, steps=2, log_every=1, eval_every=2, checkpoint_every=2)
+  train_and_evaluate(c, tmp_path)
+  assert jax.device_count() == 8
+  _, params, _ = checkpoint.load_run(tmp_path)
+  np.savez(tmp_path / "here.npz", *[np.asarray(x) for x in jax.tree_util.tree_leaves(params)])
+  code = ("import jax, numpy as np; from seq2exp_jax.train import checkpoint; "
+          f"_, p, _ = checkpoint.load_run({str(tmp_path)!r}); assert jax.device_count() == 1; "
+          f"want = np.load({str(tmp_path / 'here.npz')!r}); "
+          "got = jax.tree_util.tree_leaves(p); assert len(got) == len(want.files); "
+          "assert all(np.array_equal(g, want[f'arr_{i}']) for i, g in enumerate(got)); "
+          "print('ok')")
+  env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                       timeout=300, check=False)
+  assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
