@@ -109,10 +109,10 @@ def verdict(results: dict[str, Any], method: str = "seq2exp_soft") -> str:
       word = "not distinguishable from"
     lines.append(f"- {word} {other}: {d['pearson']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
                  " (95% over genes).")
-  for bar in ("motif_aware", "truth_formula"):
-    if bar in methods:
-      lines.append(f"- {statistics.mean_ci(methods[bar]['pearson'])[0] - mean:.3f} below "
-                   f"{bar}, {results['noise_ceiling'] - mean:.3f} below the noise ceiling.")
+  gaps = [f"{statistics.mean_ci(methods[bar]['pearson'])[0] - mean:.3f} below {bar}"
+          for bar in ("motif_aware", "truth_formula") if bar in methods]
+  lines.append("- " + ", ".join(gaps + [f"{results['noise_ceiling'] - mean:.3f} below the "
+                                        "noise ceiling."]))
   auprc = methods[method].get("mask_auprc")
   prior = (results.get("prior_mask") or {}).get("auprc")
   if auprc and prior:
