@@ -43,9 +43,15 @@ class BetaMask(nn.Module):
   marginal_scale: float = 10.0
   hard: bool = False
   threshold: float = 0.5
+  # A named option, "none" in every published row: "log1p" builds the prior from
+  # log(1 + signal), so raw read counts (hundreds on an element) do not make the prior's
+  # concentrations 10^2-10^3 times the generator's (docs/benchmark.md, "Diagnosis").
+  prior_transform: str = "none"
 
   def __post_init__(self):
     problems = []
+    if self.prior_transform not in ("none", "log1p"):
+      problems.append(f"prior_transform {self.prior_transform!r}: expected 'none' or 'log1p'")
     if len(self.prior_beta) != len(self.prior_weight) or not self.prior_beta:
       problems.append(f"prior_beta {self.prior_beta} and prior_weight {self.prior_weight} "
                       "need one value per signal track each")
@@ -71,7 +77,10 @@ class BetaMask(nn.Module):
       raise ValueError(f"BetaMask: signals have {signals.shape[-1]} tracks, prior_beta "
                        f"{self.prior_beta} has {len(self.prior_beta)}")
     k, b_min = self.prior_scale_factor, self.beta_min
-    alpha = (signals.astype(jnp.float32) + b_min) * k + 1e-8
+    read = signals.astype(jnp.float32)
+    if self.prior_transform == "log1p":
+      read = jnp.log1p(jnp.maximum(read, 0.0))
+    alpha = (read + b_min) * k + 1e-8
     beta = (jnp.asarray(self.prior_beta, jnp.float32) + b_min) * k
     return alpha, beta
 

@@ -92,3 +92,18 @@ def test_beta_sample_matches_jax_draws_and_gradients():
                       argnums=(0, 1))(alpha, beta)
   for g_ours, g_jax in zip(grad_ours, grad_jax):
     np.testing.assert_allclose(g_ours, g_jax, rtol=1e-5, atol=1e-7)
+
+
+def test_log1p_prior_transform_reads_log_signals():
+  from seq2exp_jax.model.beta_mask import BetaMask  # pylint: disable=import-outside-toplevel
+  signals = jnp.asarray(np.random.default_rng(0).gamma(0.5, 100.0, (2, 5, 3)), jnp.float32)
+  raw = BetaMask(prior_scale_factor=2.0, beta_min=1.0)
+  logged = BetaMask(prior_scale_factor=2.0, beta_min=1.0, prior_transform="log1p")
+  a_raw, b_raw = raw.signal_prior(signals)
+  a_log, b_log = logged.signal_prior(signals)
+  np.testing.assert_allclose(a_raw, (np.asarray(signals) + 1.0) * 2.0 + 1e-8, rtol=1e-6)
+  np.testing.assert_allclose(a_log, (np.log1p(np.asarray(signals)) + 1.0) * 2.0 + 1e-8,
+                             rtol=1e-6)
+  np.testing.assert_array_equal(b_raw, b_log)
+  with pytest.raises(ValueError, match="prior_transform 'sqrt'"):
+    BetaMask(prior_transform="sqrt")
