@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from seq2exp_jax.model import bottleneck
-from seq2exp_jax.model.layers import torch_softplus
+from seq2exp_jax.model.layers import log_reads, torch_softplus
 from seq2exp_jax.model.outputs import MaskDistribution
 
 
@@ -79,7 +79,7 @@ class BetaMask(nn.Module):
     k, b_min = self.prior_scale_factor, self.beta_min
     read = signals.astype(jnp.float32)
     if self.prior_transform == "log1p":
-      read = jnp.log1p(jnp.maximum(read, 0.0))
+      read = log_reads(read)
     alpha = (read + b_min) * k + 1e-8
     beta = (jnp.asarray(self.prior_beta, jnp.float32) + b_min) * k
     return alpha, beta

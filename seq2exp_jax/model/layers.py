@@ -58,6 +58,11 @@ class CausalDepthwiseConv(nn.Module):
 SIGNAL_TRANSFORMS = ("none", "log1p")
 
 
+def log_reads(x: Float[Array, "..."]) -> Float[Array, "..."]:
+  """log(1 + max(x, 0)) in float32: read counts on a compressed scale."""
+  return jnp.log1p(jnp.maximum(x.astype(jnp.float32), 0.0))
+
+
 def transform_signals(signals: Float[Array, "B L S"], transform: str, keep: int
                       ) -> Float[Array, "B L S"]:
   """The signals a model's input Linear reads: as they are ("none", the original), or
@@ -67,6 +72,6 @@ def transform_signals(signals: Float[Array, "B L S"], transform: str, keep: int
     return signals
   if transform != "log1p":
     raise ValueError(f"signal transform {transform!r}: expected one of {SIGNAL_TRANSFORMS}")
-  logged = jnp.log1p(jnp.maximum(signals.astype(jnp.float32), 0.0))
+  logged = log_reads(signals)
   tracks = jnp.arange(signals.shape[-1]) == keep
   return jnp.where(tracks, signals.astype(jnp.float32), logged)
