@@ -16,6 +16,7 @@ import jax
 import numpy as np
 from jaxtyping import Array, Bool, Float, UInt8
 
+from data_pipeline.errors import ConfigError
 from data_pipeline.layout import RNA_FEATURE_COLUMNS
 
 # The per-base signal tracks, in `signals[..., s]` order.
@@ -88,7 +89,7 @@ def crop(example: dict[str, np.ndarray], window: int | None) -> dict[str, np.nda
     return example
   length = np.shape(example[per_base[0]])[0]
   if window > length or window % 2 or window < 1:
-    raise ValueError(f"data.window {window}: expected an even length <= the stored window "
+    raise ConfigError(f"data.window {window}: expected an even length <= the stored window "
                      f"{length}")
   start = length // 2 - window // 2
   return {k: (v[start:start + window] if k in PER_BASE else v) for k, v in example.items()}

@@ -21,15 +21,15 @@ import shutil
 import tempfile
 from typing import Any, Iterator
 
-from data_pipeline.errors import DataFormatError
+from data_pipeline.errors import DataFormatError, MissingInputError, OutputExistsError
 
 GENOME = "hg38"
 # Key of the data root's {chrom: length} in a prepared data set's metadata.json.
 CHROM_LENGTHS_KEY = "chrom_lengths"
 
 
-class OutputExistsError(FileExistsError):
-  """The output directory exists and replacing it was not asked for."""
+__all__ = ["OutputExistsError", "atomic_output", "atomic_output_dir", "check_chrom_lengths",
+           "read_chrom_lengths", "replace_dir", "write_json", "write_text"]
 
 
 @contextlib.contextmanager
@@ -105,6 +105,18 @@ def check_chrom_lengths(path: str | os.PathLike, field: str, lengths: Any
   return {str(c): int(n) for c, n in lengths.items()}
 
 
+def check_same_lengths(reference: dict[str, int], reference_path: str | os.PathLike,
+                       other: dict[str, int], other_path: str | os.PathLike) -> None:
+  """Two files that must agree on the length of every chromosome both name (e.g. the FASTA
+  and chr_length.json, a bigWig's header and chr_length.json): DataFormatError naming both
+  files, the chromosome and both lengths at the first disagreement."""
+  for chrom, length in reference.items():
+    if chrom in other and other[chrom] != length:
+      raise DataFormatError(f"{other_path}: {chrom} has length {other[chrom]:,} but "
+                            f"{reference_path} says {length:,}; the two files must describe "
+                            "the same genome (a truncated download or another assembly?)")
+
+
 def _read_json(path: pathlib.Path) -> Any:
   try:
     return json.loads(path.read_text())
@@ -134,11 +146,11 @@ def read_chrom_lengths(path: str | os.PathLike, genome: str = GENOME) -> dict[st
   path = pathlib.Path(path)
   if path.is_dir():
     if not (path / "dataset_info.json").is_file():
-      raise FileNotFoundError(f"{path}: no dataset_info.json, not a prepared GeneExp data set")
+      raise MissingInputError(f"{path}: no dataset_info.json, not a prepared GeneExp data set")
     metadata = path / "metadata.json"
     hint = "rebuild it with `seq2exp build-data` (which stores them) or pass --chrom-sizes"
     if not metadata.is_file():
-      raise FileNotFoundError(f"{path}: no metadata.json with chromosome lengths; {hint}")
+      raise MissingInputError(f"{path}: no metadata.json with chromosome lengths; {hint}")
     data = _read_json(metadata)
     lengths = data.get(CHROM_LENGTHS_KEY) if isinstance(data, dict) else None
     if not isinstance(lengths, dict):
@@ -146,7 +158,8 @@ def read_chrom_lengths(path: str | os.PathLike, genome: str = GENOME) -> dict[st
                             f"{{chrom: length}}; {hint}")
     return check_chrom_lengths(metadata, CHROM_LENGTHS_KEY, lengths)
   if not path.is_file():
-    raise FileNotFoundError(f"{path}: chromosome-length file not found")
+    raise MissingInputError(f"{path}: no such file or data set directory (expected a prepared "
+                            "data set, chr_length.json, a .chrom.sizes file or a JSON {chrom: length})")
   if path.suffix != ".json" and not path.read_text().lstrip().startswith("{"):
     return _read_chrom_sizes(path)
   data = _read_json(path)

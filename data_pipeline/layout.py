@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 
+from data_pipeline.errors import InputError
+
 # Cell type -> (ABC neighbourhood folder, H3K27ac bigWig, DNase bigWig).
 CELL_FILES: dict[str, tuple[str, str, str]] = {
     "K562": (
@@ -47,7 +49,7 @@ class GeneExpLayout:
   def __post_init__(self):
     object.__setattr__(self, "root", pathlib.Path(self.root))
     if self.cell_type not in CELL_FILES:
-      raise ValueError(
+      raise InputError(
           f"unknown cell type {self.cell_type!r}: expected one of {sorted(CELL_FILES)}")
 
   @property

@@ -34,6 +34,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from data_pipeline.batch import Batch, Genes, crop
+from data_pipeline.errors import ConfigError, DataSetError, MissingInputError
 
 # Features that stay on the host (gene identities); everything else becomes a jax.Array.
 HOST_FEATURES = tuple(f.name for f in dataclasses.fields(Genes))
@@ -51,12 +52,12 @@ def open_split(data: str | os.PathLike | Any, split: str) -> Sequence[dict[str, 
     import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
     path = pathlib.Path(data)
     if not (path / "dataset_info.json").is_file():
-      raise FileNotFoundError(f"{path}: not a prepared data set directory (no "
+      raise MissingInputError(f"{path}: not a prepared data set directory (no "
                               "dataset_info.json); build one with `seq2exp build-data`")
     data = tfds.builder_from_directory(str(path))
   splits = data.info.splits
   if split not in splits:
-    raise ValueError(f"{data.data_dir}: no split {split!r}; it has {sorted(splits)}")
+    raise DataSetError(f"{data.data_dir}: no split {split!r}; it has {sorted(splits)}")
   return data.as_data_source(split=split)
 
 
@@ -116,12 +117,12 @@ class ShardedLoader:
     self.process_index, self.process_count = jax.process_index(), jax.process_count()
     data_size = self.mesh.shape["data"]
     if self.global_batch_size % data_size or self.global_batch_size % self.process_count:
-      raise ValueError(f"global batch {self.global_batch_size} must be divisible by the "
+      raise ConfigError(f"batch size {self.global_batch_size}: must be divisible by the "
                        f"'data' mesh axis ({data_size}) and the process count "
                        f"({self.process_count})")
     self.local_batch_size = self.global_batch_size // self.process_count
     if not 0 <= seed < 2**32:
-      raise ValueError(f"seed {seed}: expected 0 <= seed < 2**32")
+      raise ConfigError(f"seed {seed}: expected 0 <= seed < 2**32")
     self.seed, self.shuffle, self.num_epochs = seed, shuffle, num_epochs
     self.drop_remainder = drop_remainder
     if drop_remainder:
@@ -129,7 +130,7 @@ class ShardedLoader:
     else:
       self.steps_per_epoch = -(-self.num_examples // self.global_batch_size)
     if self.steps_per_epoch == 0:
-      raise ValueError(f"split {split!r} has {self.num_examples} examples, fewer than one "
+      raise ConfigError(f"split {split!r} has {self.num_examples} examples, fewer than one "
                        f"global batch of {self.global_batch_size}; use a smaller batch or "
                        "drop_remainder=False")
     self.num_steps = (sys.maxsize // self.global_batch_size if num_epochs is None

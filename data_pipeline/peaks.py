@@ -27,7 +27,7 @@ import tempfile
 
 import numpy as np
 
-from data_pipeline.errors import DataFormatError
+from data_pipeline.errors import DataFormatError, RunFailedError
 from data_pipeline.readers.masks import IntervalMask, read_interval_bed
 from data_pipeline.readers.bigwig import BigWigTrack
 
@@ -51,7 +51,7 @@ def macs3_executable() -> str:
     return str(local)
   found = shutil.which("macs3")
   if found is None:
-    raise FileNotFoundError("macs3 not found next to the Python interpreter or on PATH; "
+    raise RunFailedError("macs3 not found next to the Python interpreter or on PATH; "
                             "install it with `pip install macs3==3.0.4`")
   return found
 

@@ -32,6 +32,7 @@ import tempfile
 import numpy as np
 import tensorflow_datasets as tfds
 
+from data_pipeline.errors import InputError
 from data_pipeline import io
 from data_pipeline.batch import NUM_RNA_FEATURES, NUM_SIGNALS
 from data_pipeline.layout import CELL_FILES, GeneExpLayout
@@ -65,7 +66,7 @@ def config_name(cell_type: str, window: int, fold: int | str = DEFAULT_FOLD) -> 
 def make_config(cell_type: str, window: int, fold: int | str = DEFAULT_FOLD,
                 with_truth: bool = False) -> GeneExpConfig:
   if cell_type not in CELL_FILES:
-    raise ValueError(f"unknown cell type {cell_type!r}: expected one of {sorted(CELL_FILES)}")
+    raise InputError(f"unknown cell type {cell_type!r}: expected one of {sorted(CELL_FILES)}")
   check_window_length(window)
   return GeneExpConfig(
       name=config_name(cell_type, window, fold), cell_type=cell_type, window=window,
@@ -79,7 +80,7 @@ def config_from_name(name: str, data_dir: str | os.PathLike | None) -> GeneExpCo
   m = re.fullmatch(r"([a-z0-9]+)_(\d+)(?:_fold(\w+))?", name)
   cells = {c.lower(): c for c in CELL_FILES}
   if m is None or m.group(1) not in cells:
-    raise ValueError(f"GeneExp config {name!r}: expected <cell>_<window>[_fold<k>] with cell "
+    raise InputError(f"GeneExp config {name!r}: expected <cell>_<window>[_fold<k>] with cell "
                      f"in {sorted(cells)}")
   fold = m.group(3) or DEFAULT_FOLD
   fold = int(fold) if str(fold).isdigit() else fold
@@ -194,7 +195,7 @@ def rewrite_records(dataset: pathlib.Path, compression: str) -> None:
   """Rewrites every array_record file of `dataset` with `COMPRESSION[compression]`."""
   from array_record.python import array_record_module  # pylint: disable=import-outside-toplevel
   if compression not in COMPRESSION:
-    raise ValueError(f"compression {compression!r}: expected one of {sorted(COMPRESSION)}")
+    raise InputError(f"compression {compression!r}: expected one of {sorted(COMPRESSION)}")
   for path in sorted(dataset.glob("*.array_record-*")):
     reader = array_record_module.ArrayRecordReader(str(path))
     tmp = path.with_name(path.name + ".rewrite")

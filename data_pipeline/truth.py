@@ -12,13 +12,14 @@ import pathlib
 
 import numpy as np
 
+from data_pipeline.errors import DataFormatError, MissingInputError
 from data_pipeline import io
 from data_pipeline.layout import GENOME, GeneExpLayout
 
 CAUSAL, DECOY = 1, 2
 
 
-class TruthFormatError(ValueError):
+class TruthFormatError(DataFormatError):
   """A truth file is missing a field or holds a bad value."""
 
 
@@ -53,7 +54,7 @@ def _chrom_lengths(path: str, mtime_ns: int) -> dict[str, int]:
 
 def _load(path: pathlib.Path, reader):
   if not path.is_file():
-    raise FileNotFoundError(f"{path}: truth file not found (is this a synthetic data set?)")
+    raise MissingInputError(f"{path}: truth file not found (is this a synthetic data set?)")
   return reader(str(path), path.stat().st_mtime_ns)
 
 

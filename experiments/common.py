@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import ml_collections
 
+from data_pipeline.errors import ConfigError
+
 VARIANTS = ("paper", "smoke", "synthetic")
 
 
@@ -30,7 +32,7 @@ def recipe(arg: str | None) -> ml_collections.ConfigDict:
   """The shared sections for variant `arg` (None: paper); `model` is left to the row."""
   variant = arg or "paper"
   if variant not in VARIANTS:
-    raise ValueError(f"unknown config variant {variant!r}: expected one of {VARIANTS}")
+    raise ConfigError(f"unknown config variant {variant!r}: expected one of {VARIANTS}")
   c = ml_collections.ConfigDict()
   c.experiment = ""
   c.variant = variant

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import logging
 import pathlib
-import sys
 import tempfile
 
 log = logging.getLogger("seq2exp.build_data")
@@ -55,36 +54,32 @@ def run(args: argparse.Namespace) -> int:
   # Heavy imports only when the command runs.
   from data_pipeline import peaks, tfds_builder  # pylint: disable=import-outside-toplevel
   from data_pipeline.layout import GeneExpLayout  # pylint: disable=import-outside-toplevel
-  from data_pipeline.errors import DataFormatError  # pylint: disable=import-outside-toplevel
+  from data_pipeline.errors import MissingInputError  # pylint: disable=import-outside-toplevel
   from data_pipeline.readers.tables import load_genes  # pylint: disable=import-outside-toplevel
 
   fold = int(args.fold) if str(args.fold).isdigit() else args.fold
-  try:
-    if not args.data_root.is_dir():
-      raise FileNotFoundError(f"{args.data_root}: data root directory not found")
-    layout = GeneExpLayout(args.data_root, args.cell_type)
-    config = tfds_builder.make_config(args.cell_type, args.window, fold,
-                                      with_truth=layout.truth_dir.is_dir())
-    genes = load_genes(layout, fold)
-    counts = {s: len(g) for s, g in genes.splits.items()}
-    log.info("genes per split (fold %s): %s; skipped: %s", fold, counts, genes.skipped)
-    chroms = sorted({g.chrom for split in genes.splits.values() for g in split})
-    args.out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=args.out, prefix=".peaks-") as tmp:
-      bed = pathlib.Path(tmp) / PEAKS_FILE
-      params = peaks.PeakParams(args.peak_cutoff, args.peak_fold, args.peak_min_length,
-                                args.peak_max_gap)
-      cutoff = peaks.call_dnase_peaks(layout.dnase_bigwig, chroms, bed, params)
-      n_peaks = sum(1 for _ in bed.open())
-      log.info("MACS3 bdgpeakcall: %d DNase peaks (cutoff %.4g, min length %d, max gap %d)",
-               n_peaks, cutoff, params.min_length, params.max_gap)
-      final = tfds_builder.build_atomically(args.data_root, args.out, config, bed,
-                                            allow_pickle=args.allow_pickle,
-                                            extra_files={PEAKS_FILE: bed},
-                                            compression=args.compression)
-  except (FileNotFoundError, DataFormatError, ValueError) as e:
-    print(f"seq2exp build-data: error: {e}", file=sys.stderr)
-    return 1
+  if not args.data_root.is_dir():
+    raise MissingInputError(f"{args.data_root}: data root directory not found")
+  layout = GeneExpLayout(args.data_root, args.cell_type)
+  config = tfds_builder.make_config(args.cell_type, args.window, fold,
+                                    with_truth=layout.truth_dir.is_dir())
+  genes = load_genes(layout, fold)
+  counts = {s: len(g) for s, g in genes.splits.items()}
+  log.info("genes per split (fold %s): %s; skipped: %s", fold, counts, genes.skipped)
+  chroms = sorted({g.chrom for split in genes.splits.values() for g in split})
+  args.out.mkdir(parents=True, exist_ok=True)
+  with tempfile.TemporaryDirectory(dir=args.out, prefix=".peaks-") as tmp:
+    bed = pathlib.Path(tmp) / PEAKS_FILE
+    params = peaks.PeakParams(args.peak_cutoff, args.peak_fold, args.peak_min_length,
+                              args.peak_max_gap)
+    cutoff = peaks.call_dnase_peaks(layout.dnase_bigwig, chroms, bed, params)
+    n_peaks = sum(1 for _ in bed.open())
+    log.info("MACS3 bdgpeakcall: %d DNase peaks (cutoff %.4g, min length %d, max gap %d)",
+             n_peaks, cutoff, params.min_length, params.max_gap)
+    final = tfds_builder.build_atomically(args.data_root, args.out, config, bed,
+                                          allow_pickle=args.allow_pickle,
+                                          extra_files={PEAKS_FILE: bed},
+                                          compression=args.compression)
   print(f"prepared data set: {final}  (splits {counts}; read it with "
         f"tfds.builder_from_directory('{final}').as_data_source())")
   return 0

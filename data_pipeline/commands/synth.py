@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import pathlib
-import sys
 import time
 
 from data_pipeline.layout import CELL_FILES
@@ -37,14 +36,10 @@ def run(args: argparse.Namespace) -> int:
   from data_pipeline.synth import build
 
   t0 = time.perf_counter()
-  try:
-    preset = presets.resolve(args.preset, args.genes, args.window)
-    summary = build.build(args.out, preset, args.seed, cell_type=args.cell_type,
-                          overwrite=args.overwrite, progress=not args.quiet,
-                          preset_name=args.preset)
-  except (ValueError, FileExistsError) as e:  # bad arguments: a message, not a traceback
-    print(f"seq2exp synth: error: {e}", file=sys.stderr)
-    return 2
+  preset = presets.resolve(args.preset, args.genes, args.window)
+  summary = build.build(args.out, preset, args.seed, cell_type=args.cell_type,
+                        overwrite=args.overwrite, progress=not args.quiet,
+                        preset_name=args.preset)
   print(f"wrote {summary.out}: {summary.n_genes} genes, window {preset.window} bp, "
         f"{summary.genome_bp:,} bp genome, elements {summary.n_elements}, noise sigma "
         f"{summary.noise_sigma:.3f}, noise-ceiling Pearson {summary.noise_ceiling_pearson:.3f} "

@@ -13,7 +13,7 @@ import pathlib
 import numpy as np
 import pyBigWig
 
-from data_pipeline.errors import DataFormatError
+from data_pipeline.errors import DataFormatError, MissingInputError
 
 
 class BigWigTrack:
@@ -22,7 +22,7 @@ class BigWigTrack:
   def __init__(self, path: str | pathlib.Path):
     self.path = pathlib.Path(path)
     if not self.path.is_file():
-      raise FileNotFoundError(f"{self.path}: bigWig file not found")
+      raise MissingInputError(f"{self.path}: bigWig file not found")
     try:
       self._bw = pyBigWig.open(str(self.path))
     except RuntimeError as e:

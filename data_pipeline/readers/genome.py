@@ -8,7 +8,8 @@ import pathlib
 import numpy as np
 import pyfaidx
 
-from data_pipeline.errors import DataFormatError
+from data_pipeline.errors import DataFormatError, MissingInputError
+from data_pipeline.io import check_same_lengths
 
 # Base codes of the `dna` feature.
 A, C, G, T, N = 0, 1, 2, 3, 4
@@ -28,19 +29,57 @@ def encode_bases(seq: bytes | str) -> np.ndarray:
   return _CODE_OF_BYTE[np.frombuffer(seq, dtype=np.uint8)]
 
 
+def check_index(fasta: pathlib.Path) -> None:
+  """A `.fai` beside `fasta` must describe this FASTA: each record's header line ends just
+  before its offset and its last base lies inside the file. A stale index (the FASTA was
+  replaced or truncated after indexing) is refused naming both files; none is re-indexed
+  behind the user's back. A missing index is built by pyfaidx."""
+  fai = fasta.with_name(fasta.name + ".fai")
+  if not fai.is_file():
+    return
+  size = fasta.stat().st_size
+  with fai.open() as index, fasta.open("rb") as f:
+    for n, line in enumerate(index, start=1):
+      fields = line.rstrip("\n").split("\t")
+      try:
+        name, length, offset, bases, width = fields[0], *map(int, fields[1:5])
+      except ValueError:
+        raise DataFormatError(f"{fai}: line {n} {line.strip()!r}: expected name, length, "
+                              "offset, line bases, line width (tab-separated integers); "
+                              f"delete it and it is rebuilt from {fasta.name}") from None
+      step = max(bases, 1)
+      last = offset + (length - 1) // step * width + (length - 1) % step  # its last base
+      f.seek(max(0, offset - len(name) - 1024))
+      before = f.read(max(0, offset - f.tell())) if 0 < offset <= size else b""
+      header = before.rstrip(b"\r\n").rsplit(b"\n", 1)[-1]
+      ok_header = before.endswith(b"\n") and header.startswith(b">" + name.encode()) and (
+          header[len(name) + 1:len(name) + 2] in (b"", b" ", b"\t"))
+      if not ok_header or (length > 0 and last >= size):
+        why = ("no header line for it ends at its offset" if not ok_header else
+               "its last base lies past the end of the FASTA")
+        raise DataFormatError(f"{fai}: does not match {fasta} (record {name!r}: {why}); the "
+                              "FASTA changed after it was indexed: delete the .fai and it "
+                              "is rebuilt")
+
+
 class Genome:
   """A FASTA opened once (pyfaidx, raw strings) that returns windows as base codes."""
 
   def __init__(self, path: str | pathlib.Path):
     self.path = pathlib.Path(path)
     if not self.path.is_file():
-      raise FileNotFoundError(f"{self.path}: FASTA file not found")
+      raise MissingInputError(f"{self.path}: FASTA file not found")
+    check_index(self.path)
     try:
       self._fasta = pyfaidx.Fasta(str(self.path), as_raw=True, sequence_always_upper=False,
                                   read_ahead=None)
     except (pyfaidx.FastaIndexingError, ValueError, OSError) as e:
       raise DataFormatError(f"{self.path}: cannot index FASTA ({e})") from e
     self.lengths = {name: len(rec) for name, rec in self._fasta.records.items()}
+
+  def check_lengths(self, expected: dict[str, int], source: str | pathlib.Path) -> None:
+    """Every chromosome both name has the same length here and in `source`."""
+    check_same_lengths(expected, source, self.lengths, self.path)
 
   def require(self, chrom: str) -> None:
     """Raises DataFormatError when the FASTA has no sequence named `chrom`."""

@@ -17,7 +17,7 @@ import pathlib
 import h5py
 import numpy as np
 
-from data_pipeline.errors import DataFormatError
+from data_pipeline.errors import DataFormatError, MissingInputError
 
 
 def vector_start(tss: int, length: int, chrom_length: int) -> int:
@@ -36,7 +36,7 @@ class HicReader:
   def __init__(self, hic_dir: str | pathlib.Path):
     self.hic_dir = pathlib.Path(hic_dir)
     if not self.hic_dir.is_dir():
-      raise FileNotFoundError(f"{self.hic_dir}: Hi-C directory not found")
+      raise MissingInputError(f"{self.hic_dir}: Hi-C directory not found")
     self._files: dict[str, h5py.File] = {}
 
   def path(self, chrom: str) -> pathlib.Path:
@@ -46,7 +46,7 @@ class HicReader:
     if chrom not in self._files:
       path = self.path(chrom)
       if not path.is_file():
-        raise FileNotFoundError(f"{path}: Hi-C file for {chrom} not found")
+        raise MissingInputError(f"{path}: Hi-C file for {chrom} not found")
       try:
         self._files[chrom] = h5py.File(path, "r")
       except OSError as e:

@@ -12,7 +12,7 @@ import pickle
 
 import numpy as np
 
-from data_pipeline.errors import DataFormatError, PickleNotAllowedError
+from data_pipeline.errors import DataFormatError, MissingInputError, PickleNotAllowedError
 
 
 class IntervalMask:
@@ -60,7 +60,7 @@ def read_interval_bed(path: str | pathlib.Path) -> IntervalMask:
   """Reads a BED file (chrom, start, end, ...; track/browser/# lines ignored)."""
   path = pathlib.Path(path)
   if not path.is_file():
-    raise FileNotFoundError(f"{path}: BED file not found")
+    raise MissingInputError(f"{path}: BED file not found")
   per_chrom: dict[str, list[tuple[int, int]]] = {}
   with path.open() as f:
     for line_no, line in enumerate(f, 1):
@@ -92,7 +92,7 @@ def read_pickle(path: str | pathlib.Path, allow_pickle: bool = False) -> Interva
   """Reads a pickled {chrom: per-bp 0/1 array} mask; refuses unless `allow_pickle`."""
   path = pathlib.Path(path)
   if not path.is_file():
-    raise FileNotFoundError(f"{path}: mask pickle not found")
+    raise MissingInputError(f"{path}: mask pickle not found")
   if not allow_pickle:
     raise PickleNotAllowedError(
         f"{path}: refusing to unpickle (loading a pickle runs code stored in it); pass "
@@ -124,4 +124,4 @@ def load_mask(bed: pathlib.Path, pickle_path: pathlib.Path,
           "a pickle runs code stored in it, so pass --allow-pickle if you trust it, or "
           f"provide {bed.name}")
     return read_pickle(pickle_path, allow_pickle=True)
-  raise FileNotFoundError(f"{bed}: mask not found (neither BED nor pickle {pickle_path.name})")
+  raise MissingInputError(f"{bed}: mask not found (neither BED nor pickle {pickle_path.name})")

@@ -17,7 +17,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from data_pipeline.layout import RNA_FEATURE_COLUMNS, GeneExpLayout
-from data_pipeline.errors import DataFormatError
+from data_pipeline.errors import DataFormatError, MissingInputError
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def _rows(path: pathlib.Path, delimiter: str, required: Sequence[str],
   errors; blank lines are skipped.
   """
   if not path.is_file():
-    raise FileNotFoundError(f"{path}: {what} not found")
+    raise MissingInputError(f"{path}: {what} not found")
   f = path.open(newline="")
   reader = csv.reader(f, delimiter=delimiter)
   header = next(reader, None)

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from data_pipeline.layout import GeneExpLayout
-from data_pipeline.errors import DataFormatError
+from data_pipeline.errors import DataFormatError, InputError
 from data_pipeline.batch import NUM_SIGNALS
-from data_pipeline.io import read_chrom_lengths
+from data_pipeline.io import check_same_lengths, read_chrom_lengths
 from data_pipeline.readers.genome import Genome
 from data_pipeline.readers.hic import HicReader
 from data_pipeline.readers.masks import IntervalMask, load_mask
@@ -29,9 +29,9 @@ log = logging.getLogger(__name__)
 def check_window_length(window: int) -> int:
   """Returns `window` if it is a positive even number of bases, else raises ValueError."""
   if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window <= 0:
-    raise ValueError(f"window length {window!r}: expected a positive integer")
+    raise InputError(f"window length {window!r}: expected a positive integer")
   if window % 2:
-    raise ValueError(f"window length {window}: must be divisible by 2 (the window is "
+    raise InputError(f"window length {window}: must be divisible by 2 (the window is "
                      "[tss - L/2, tss + L/2), with the TSS at index L/2)")
   return int(window)
 
@@ -56,6 +56,10 @@ class WindowReader:
     self.genome = Genome(layout.fasta)
     self.h3k27ac = BigWigTrack(layout.h3k27ac_bigwig)
     self.dnase = BigWigTrack(layout.dnase_bigwig)
+    # Files that must describe the same genome, checked against each other up front.
+    self.genome.check_lengths(self.chrom_lengths, layout.chr_length_json)
+    for track in (self.h3k27ac, self.dnase):
+      check_same_lengths(self.chrom_lengths, layout.chr_length_json, track.lengths, track.path)
     self.hic = HicReader(layout.hic_dir)
     self.blacklist = load_mask(layout.blacklist_bed, layout.blacklist_pickle, allow_pickle)
     self.includelist = load_mask(layout.includelist_bed, layout.includelist_pickle,

@@ -29,6 +29,8 @@ import json
 
 import numpy as np
 
+from data_pipeline.errors import InputError
+
 CLASS_FRACTIONS: dict[str, float] = {
     "causal": 0.4, "insulated": 0.2, "dead": 0.2, "split": 0.2}
 # Number of grammar (or look-alike) units per element and their probabilities.
@@ -136,12 +138,12 @@ def choose_genes(rng: np.random.Generator, n_genes: int, window: int, min_elemen
   n_test = max(1, round(n_genes * test_share))
   wanted = {"train": n_genes - n_valid - n_test, "valid": n_valid, "test": n_test}
   if wanted["train"] < 1:
-    raise ValueError(f"--genes {n_genes}: need at least 3 genes (one per fold_{fold} split)")
+    raise InputError(f"--genes {n_genes}: need at least 3 genes (one per fold_{fold} split)")
   chosen = []
   for split, k in wanted.items():
     pool = pools[split]
     if len(pool) < k:
-      raise ValueError(
+      raise InputError(
           f"--genes {n_genes} with --window {window}: only {len(pool)} shipped {split} genes "
           f"have >= {min_elements} elements in the window, {k} needed")
     idx = np.sort(rng.choice(len(pool), size=k, replace=False))

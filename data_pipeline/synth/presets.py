@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from data_pipeline.errors import InputError
+
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
@@ -37,15 +39,15 @@ PRESETS: dict[str, Preset] = {
 def resolve(name: str, n_genes: int | None = None, window: int | None = None) -> Preset:
   """The preset `name` with --genes / --window overrides; raises ValueError on bad values."""
   if name not in PRESETS:
-    raise ValueError(f"unknown preset {name!r}: expected one of {sorted(PRESETS)}")
+    raise InputError(f"unknown preset {name!r}: expected one of {sorted(PRESETS)}")
   preset = PRESETS[name]
   if n_genes is not None:
     if n_genes < 3:
-      raise ValueError(f"--genes {n_genes}: need at least 3 (train, valid and test genes)")
+      raise InputError(f"--genes {n_genes}: need at least 3 (train, valid and test genes)")
     preset = dataclasses.replace(preset, n_genes=n_genes)
   if window is not None:
     if window % 2 or window < 4_096:
-      raise ValueError(f"--window {window}: must be an even number of bp >= 4096 "
+      raise InputError(f"--window {window}: must be an even number of bp >= 4096 "
                        "(the TSS sits at index L/2 and the promoter takes 2 kb)")
     preset = dataclasses.replace(preset, window=window)
   return preset

@@ -14,12 +14,14 @@ from __future__ import annotations
 import argparse
 import pathlib
 
+from seq2exp_jax.commands import arguments
+
 ACCEPTS_CONFIG_OVERRIDES = True
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-  parser.add_argument("--configs", required=True, help="comma-separated experiment names")
-  parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. N-1")
+  parser.add_argument("--configs", required=True, type=arguments.comma_list, help="comma-separated experiment names")
+  parser.add_argument("--seeds", type=arguments.positive_int, default=5, help="seeds 0 .. N-1")
   parser.add_argument("--workdir", required=True, type=pathlib.Path)
   parser.add_argument("--variant", choices=["paper", "smoke", "synthetic"])
   parser.add_argument("--split", default="test", choices=["valid", "test"])
@@ -28,8 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
   from seq2exp_jax.ablation.driver import ablate  # noqa: PLC0415
-  names = [n.strip() for n in args.configs.split(",") if n.strip()]
-  _, text = ablate(names, args.seeds, args.workdir, args.variant, args.config_overrides,
+  _, text = ablate(args.configs, args.seeds, args.workdir, args.variant, args.config_overrides,
                    args.split)
   print("\n" + text + f"\nwritten to {args.workdir / 'results.md'}")
   return 0

@@ -24,6 +24,8 @@ import csv
 import json
 import pathlib
 
+from seq2exp_jax.commands import arguments
+
 ACCEPTS_CONFIG_OVERRIDES = True
 MODELS = ("seq2exp_soft", "seq2exp_hard", "caduceus", "caduceus_signals", "macs3_mask",
           "seq2exp_retrain_top10", "seq2exp_soft_contact", "caduceus_signals_contact")
@@ -33,13 +35,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   from data_pipeline.synth import presets  # noqa: PLC0415
   parser.add_argument("--preset", default="benchmark", choices=list(presets.PRESETS))
   parser.add_argument("--seed", type=int, default=0, help="the genome's seed")
-  parser.add_argument("--genes", type=int, help="override the preset's gene count")
+  parser.add_argument("--genes", type=arguments.positive_int, help="override the preset's gene count")
   parser.add_argument("--workdir", required=True, type=pathlib.Path)
-  parser.add_argument("--seeds", type=int, default=3, help="training seeds 0 .. K-1")
-  parser.add_argument("--models", default=",".join(MODELS),
+  parser.add_argument("--seeds", type=arguments.positive_int, default=3, help="training seeds 0 .. K-1")
+  parser.add_argument("--models", type=arguments.comma_list, default=list(MODELS),
                       help="comma-separated experiment names (experiments/<name>.py)")
   parser.add_argument("--variant", default="synthetic", choices=["smoke", "synthetic"])
-  parser.add_argument("--steps", type=int, help="training steps (default: the configs')")
+  parser.add_argument("--steps", type=arguments.positive_int, help="training steps (default: the configs')")
   parser.epilog = "--config.<field>=<value> applies to every run."
 
 
@@ -80,12 +82,14 @@ def run(args) -> int:
   from seq2exp_jax.outputs import plots  # noqa: PLC0415
   from seq2exp_jax.train.task import build_model  # noqa: PLC0415
 
-  root, ds_dir, truth = _data(args, dispatch)
   runs = args.workdir / "runs"
+  for name in args.models:  # every name and override is checked before any work starts
+    resolve_config(name, args.variant, 0, runs, args.config_overrides)
+  root, ds_dir, truth = _data(args, dispatch)
   overrides = [f"data.dir={ds_dir}", "train.progress=false"] + (
       [f"train.steps={args.steps}"] if args.steps else []) + list(args.config_overrides)
   methods, per_gene = {}, {}
-  for name in [n.strip() for n in args.models.split(",") if n.strip()]:
+  for name in args.models:
     entry = {"pearson": [], "mse": [], "mask_auprc": [], "mask_ratio": [], "runs": [],
              "mask_mass_by_class": None}
     masses, gene_predictions = [], []

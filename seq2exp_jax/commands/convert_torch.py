@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import argparse
 import pathlib
-import sys
+
+from data_pipeline.errors import DataFormatError, MissingInputError, Seq2ExpError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,19 +29,31 @@ def load_state_dict(path: pathlib.Path, prefix: str | None):
   import numpy as np  # noqa: PLC0415
 
   if not path.exists():
-    raise FileNotFoundError(f"{path}: no such file")
+    raise MissingInputError(f"{path}: no such file")
   if path.suffix == ".npz":
-    with np.load(path) as data:
-      state = {k[len("param/"):]: data[k] for k in data.files if k.startswith("param/")}
+    try:
+      with np.load(path, allow_pickle=False) as data:
+        state = {k[len("param/"):]: data[k] for k in data.files if k.startswith("param/")}
+    except (OSError, ValueError, EOFError) as e:
+      raise DataFormatError(f"{path}: not a readable .npz of param/<name> arrays "
+                            f"({type(e).__name__}: {e})") from e
     if not state:
-      raise ValueError(f"{path}: no param/<name> arrays")
+      raise DataFormatError(f"{path}: no param/<name> arrays")
     return state, prefix or ""
   try:
     import torch  # noqa: PLC0415
   except ImportError as e:
-    raise ValueError(f"{path}: reading a PyTorch checkpoint needs torch "
-                     "(pip install 'seq2exp-jax[torch]'), or pass an .npz of param/<name>") from e
-  ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    raise DataFormatError(f"{path}: reading a PyTorch checkpoint needs torch "
+                          "(pip install 'seq2exp-jax[torch]'), or pass an .npz of "
+                          "param/<name>") from e
+  try:
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+  except Exception as e:  # noqa: BLE001  (torch raises many kinds for a file not its own)
+    raise DataFormatError(f"{path}: not a PyTorch checkpoint torch.load can read "
+                          f"({type(e).__name__}: {' '.join(str(e).split())[:200]})") from e
+  if not isinstance(ckpt, dict):
+    raise DataFormatError(f"{path}: expected a state_dict or a Lightning checkpoint (a dict), "
+                          f"got {type(ckpt).__name__}")
   state = ckpt.get("state_dict", ckpt)
   return ({k: v.float().numpy() for k, v in state.items() if hasattr(v, "numpy")},
           "model." if prefix is None else prefix)
@@ -51,7 +64,6 @@ def run(args) -> int:
   import jax  # noqa: PLC0415
   from flax import serialization  # noqa: PLC0415
 
-  from seq2exp_jax.torch_port import convert  # noqa: PLC0415
   from data_pipeline.io import atomic_output  # noqa: PLC0415
   from seq2exp_jax.torch_port import reference as ref  # noqa: PLC0415
 
@@ -60,9 +72,10 @@ def run(args) -> int:
     state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     model = ref.model_from_config(ref.load_config(args.config))
     params = ref.flax_params(model, state, str(args.checkpoint))
-  except (FileNotFoundError, ValueError, KeyError, convert.ConversionError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 1
+  except (ValueError, KeyError) as e:  # the files' content, named by the message
+    if isinstance(e, Seq2ExpError):
+      raise
+    raise DataFormatError(str(e).strip("'\"")) from e
   args.out.parent.mkdir(parents=True, exist_ok=True)
   with atomic_output(args.out) as tmp:
     tmp.write_bytes(serialization.msgpack_serialize(params))

@@ -3,6 +3,11 @@
 Each sub-command lives in its own module that exposes `add_arguments(parser)` and
 `run(args) -> int`; modules are imported only when their command runs, so `seq2exp --help`
 stays fast and a command's heavy dependencies load only when needed.
+
+Errors (data_pipeline/errors.py): a `Seq2ExpError` (bad input, config, data set, checkpoint,
+a failed run) is printed as one line, `seq2exp <command>: <message>`, and the command exits
+with its `exit_code` (2 for bad input or usage, 1 for a failure); any other exception is a
+bug and keeps its traceback. `--debug` (anywhere on the line) shows the traceback always.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import importlib
 import logging
 import sys
 
+from data_pipeline.errors import Seq2ExpError
 from seq2exp_jax.commands import runtime
 from seq2exp_jax.config.loader import split_overrides
 
@@ -58,7 +64,22 @@ def main(argv: list[str] | None = None) -> int:
   runtime.prefer_memory_saving_cpu_schedule()
   # Orbax reports every read-only CheckpointManager it opens through absl at WARNING.
   logging.getLogger("absl").setLevel(logging.ERROR)
-  argv = sys.argv[1:] if argv is None else argv
+  argv = list(sys.argv[1:] if argv is None else argv)
+  debug = "--debug" in argv
+  argv = [a for a in argv if a != "--debug"]
+  try:
+    return _run(argv)
+  except Seq2ExpError as e:
+    if debug:
+      raise
+    name = argv[0] if argv and argv[0] in COMMANDS else ""
+    message = " ".join(str(e).split())  # one line, whatever the message holds
+    print(f"seq2exp {name}: {message}" if name else f"seq2exp: {message}", file=sys.stderr,
+          flush=True)
+    return e.exit_code
+
+
+def _run(argv: list[str]) -> int:
   parser = build_parser()
   # Find the command first, then let its module declare its own arguments.
   if argv and argv[0] in COMMANDS:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import pathlib
 
+from seq2exp_jax.commands import arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--workdir", required=True, type=pathlib.Path)
@@ -14,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--data", help="prepared data set dir (default: the run's data.dir)")
   parser.add_argument("--which", default="best", choices=["best", "latest"],
                       help="checkpoint: best on validation MSE, or the latest")
-  parser.add_argument("--batch-size", type=int, help="evaluation batch (default: the run's)")
+  parser.add_argument("--batch-size", type=arguments.positive_int, help="evaluation batch (default: the run's)")
 
 
 def run(args) -> int:

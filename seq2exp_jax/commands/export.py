@@ -15,12 +15,15 @@ from __future__ import annotations
 import argparse
 import pathlib
 
+from data_pipeline.errors import DataSetError, MissingInputError
+from seq2exp_jax.commands import arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--workdir", required=True, type=pathlib.Path)
   parser.add_argument("--out", required=True, type=pathlib.Path)
   parser.add_argument("--which", default="best", choices=["best", "latest"])
-  parser.add_argument("--window", type=int,
+  parser.add_argument("--window", type=arguments.positive_int,
                       help="window L of the inputs (default: the run's data.window, else the "
                            "stored window of its data set)")
   parser.add_argument("--platforms", default=None,
@@ -36,7 +39,7 @@ def window_of(config, window: int | None) -> int:
   try:
     info = tfds.builder_from_directory(config.data.dir).info
   except Exception as e:  # noqa: BLE001  (any reason the data set cannot be opened)
-    raise ValueError(f"cannot read the window from data.dir={config.data.dir!r} ({e}); pass "
+    raise DataSetError(f"cannot read the window from data.dir={config.data.dir!r} ({e}); pass "
                      "--window") from e
   return int(info.features["dna"].shape[0])
 
@@ -45,11 +48,15 @@ def run(args) -> int:
   import jax  # noqa: PLC0415
 
   from data_pipeline.batch import Batch  # noqa: PLC0415
-  from seq2exp_jax.outputs.export import export_predictor  # noqa: PLC0415
+  from seq2exp_jax.outputs.export import check_platforms, export_predictor  # noqa: PLC0415
   from seq2exp_jax.train import checkpoint  # noqa: PLC0415
   from seq2exp_jax.train.task import build_task  # noqa: PLC0415
   from seq2exp_jax.train.trainer import load_generator  # noqa: PLC0415
 
+  # The cheap checks first: a bad --out or --platforms fails before the model is loaded.
+  platforms = check_platforms(tuple(args.platforms.split(",")) if args.platforms else None)
+  if not args.out.parent.is_dir():
+    raise MissingInputError(f"{args.out}: directory {args.out.parent} does not exist")
   config, params, step = checkpoint.load_run(args.workdir, args.which)
   config.train.remat = False  # inference only
   task = build_task(config, load_generator)
@@ -70,7 +77,6 @@ def run(args) -> int:
     out = task.apply(v["params"], Batch(**arrays), frozen=v.get("frozen"))
     return {"prediction": out.prediction, **({"mask": out.mask} if has_mask else {})}
 
-  platforms = tuple(args.platforms.split(",")) if args.platforms else None
   path = export_predictor(apply_fn, variables, inputs, args.out, outputs=outputs,
                           platforms=platforms, metadata={
                               "experiment": config.experiment, "variant": config.variant,

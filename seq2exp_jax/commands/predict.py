@@ -20,6 +20,8 @@ import argparse
 import csv
 import pathlib
 
+from seq2exp_jax.commands import arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--workdir", required=True, type=pathlib.Path)
@@ -27,12 +29,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--split", default="test", choices=["train", "valid", "test"])
   parser.add_argument("--out", required=True, type=pathlib.Path)
   parser.add_argument("--which", default="best", choices=["best", "latest"])
-  parser.add_argument("--threshold", type=float, default=0.5,
+  parser.add_argument("--threshold", type=arguments.unit_interval, default=0.5,
                       help="mask value at or above which a base belongs to an element")
-  parser.add_argument("--min-length", type=int, default=50, help="shortest element, bp")
-  parser.add_argument("--plot-genes", type=int, default=4)
+  parser.add_argument("--min-length", type=arguments.positive_int, default=50, help="shortest element, bp")
+  parser.add_argument("--plot-genes", type=arguments.non_negative_int, default=4)
   parser.add_argument("--chrom-sizes", type=pathlib.Path,
                       help=".chrom.sizes or JSON (default: stored in the data set)")
+
+
+OUTPUTS = {"predictions.csv", "metrics.json", "predicted_vs_observed.png", "mask.bw",
+           "elements.bed", "genes"}
+
+
+def check_out(out: pathlib.Path) -> None:
+  """--out may be new, empty or a previous `predict` output (which is replaced whole);
+  a directory holding anything else is refused, so nothing of the user's is deleted."""
+  from data_pipeline.errors import OutputExistsError  # noqa: PLC0415
+  if not out.exists():
+    return
+  if not out.is_dir():
+    raise OutputExistsError(f"--out {out}: exists and is not a directory")
+  others = sorted(p.name for p in out.iterdir() if p.name not in OUTPUTS)
+  if others:
+    raise OutputExistsError(f"--out {out}: holds files predict did not write ({others[:3]}"
+                            f"{' ...' if len(others) > 3 else ''}); choose a new or empty "
+                            "directory")
 
 
 def _write_csv(path: pathlib.Path, rows: list[dict]) -> None:
@@ -48,6 +69,7 @@ def run(args) -> int:
   import numpy as np  # noqa: PLC0415
 
   from data_pipeline import io  # noqa: PLC0415
+  from data_pipeline.errors import InputError  # noqa: PLC0415
   from seq2exp_jax.evaluation.evaluate import SplitMetrics, batches, eval_loader  # noqa
   from seq2exp_jax.model.promoter import promoter_positions  # noqa: PLC0415
   from seq2exp_jax.outputs import genome_tracks as tracks  # noqa: PLC0415
@@ -58,7 +80,10 @@ def run(args) -> int:
   from seq2exp_jax.train.trainer import load_generator  # noqa: PLC0415
 
   if jax.process_count() > 1:
-    raise SystemExit("predict runs on one host (it writes one set of files)")
+    raise InputError(f"--out {args.out}: predict runs in one process (it writes one set of "
+                     f"files), this run has {jax.process_count()}; run it without "
+                     "--distributed on one host")
+  check_out(args.out)
   config, params, step = checkpoint.load_run(args.workdir, args.which)
   task = build_task(config, load_generator)
   sizes = io.read_chrom_lengths(args.chrom_sizes or args.data)
@@ -88,37 +113,38 @@ def run(args) -> int:
                       {k: host[k][i] for k in keep if k in host}))
       to_plot = sorted(to_plot, reverse=True, key=lambda t: t[0])[:args.plot_genes]
 
-  out = args.out
-  out.mkdir(parents=True, exist_ok=True)
-  metrics = split_metrics.compute()
-  metrics.update(step=step, checkpoint=args.which, split=args.split,
-                 n_elements=len(elements) if windows else 0)
-  _write_csv(out / "predictions.csv", rows)
-  io.write_json(out / "metrics.json", metrics)
-  target = np.array([float(r["target"]) for r in rows])
-  prediction = np.array([float(r["prediction"]) for r in rows])
-  plots.scatter_predictions(out / "predicted_vs_observed.png", target, prediction,
-                            title=f"{config.experiment}, {args.split} split",
-                            metrics={k: metrics[k] for k in ("mse", "pearson", "spearman")})
-  written = ["predictions.csv", "metrics.json", "predicted_vs_observed.png"]
-  if windows:
-    tracks.write_mask_bigwig(out / "mask.bw", sizes, windows)
-    tracks.write_elements(out / "elements.bed", elements)
-    (out / "genes").mkdir(exist_ok=True)
-    for _, ensid, chrom, start, mask, fields in to_plot:
-      intervals = {"MACS3 peaks": fields["peaks"].astype(bool)}
-      if "truth" in fields:
-        intervals.update({"truth: causal": fields["truth"] == 1,
-                          "truth: decoy": fields["truth"] == 2})
-      plots.gene_tracks(out / "genes" / f"{ensid}.png", chrom=chrom, start=start,
-                        title=f"{ensid} ({config.experiment})",
-                        tracks={"mask": mask, "DNase": fields["signals"][:, 1],
-                                "H3K27ac": fields["signals"][:, 0]},
-                        intervals=intervals, tss=start + len(mask) // 2)
-    written += ["mask.bw", f"elements.bed ({len(elements)} elements)",
-                f"genes/ ({len(to_plot)} plots)"]
+  # Written into a temporary sibling and swapped in as a set: a failure half-way leaves
+  # the old outputs (or none), never a mix of two runs.
+  with io.atomic_output_dir(args.out, overwrite=True) as out:
+    metrics = split_metrics.compute()
+    metrics.update(step=step, checkpoint=args.which, split=args.split,
+                   n_elements=len(elements) if windows else 0)
+    _write_csv(out / "predictions.csv", rows)
+    io.write_json(out / "metrics.json", metrics)
+    target = np.array([float(r["target"]) for r in rows])
+    prediction = np.array([float(r["prediction"]) for r in rows])
+    plots.scatter_predictions(out / "predicted_vs_observed.png", target, prediction,
+                              title=f"{config.experiment}, {args.split} split",
+                              metrics={k: metrics[k] for k in ("mse", "pearson", "spearman")})
+    written = ["predictions.csv", "metrics.json", "predicted_vs_observed.png"]
+    if windows:
+      tracks.write_mask_bigwig(out / "mask.bw", sizes, windows)
+      tracks.write_elements(out / "elements.bed", elements)
+      (out / "genes").mkdir(exist_ok=True)
+      for _, ensid, chrom, start, mask, fields in to_plot:
+        intervals = {"MACS3 peaks": fields["peaks"].astype(bool)}
+        if "truth" in fields:
+          intervals.update({"truth: causal": fields["truth"] == 1,
+                            "truth: decoy": fields["truth"] == 2})
+        plots.gene_tracks(out / "genes" / f"{ensid}.png", chrom=chrom, start=start,
+                          title=f"{ensid} ({config.experiment})",
+                          tracks={"mask": mask, "DNase": fields["signals"][:, 1],
+                                  "H3K27ac": fields["signals"][:, 0]},
+                          intervals=intervals, tss=start + len(mask) // 2)
+      written += ["mask.bw", f"elements.bed ({len(elements)} elements)",
+                  f"genes/ ({len(to_plot)} plots)"]
   print(f"{len(rows)} genes of {args.split}: MSE {metrics['mse']:.4f}, Pearson "
         f"{metrics['pearson']:.4f}" + (f", mask AUPRC {metrics['auprc']:.4f}"
                                       if "auprc" in metrics else ""))
-  print(f"wrote to {out}: " + ", ".join(written))
+  print(f"wrote to {args.out}: " + ", ".join(written))
   return 0

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import argparse
 import pathlib
-import sys
+
+from data_pipeline.errors import DataFormatError, Seq2ExpError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,19 +26,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
   import jax  # noqa: PLC0415  (heavy; only once the command runs)
 
-  from seq2exp_jax.torch_port import convert  # noqa: PLC0415
   from seq2exp_jax.torch_port import reference as ref  # noqa: PLC0415
 
   try:
     case = ref.GoldenCase.load(args.npz, args.config)
     model = ref.model_from_config(case.config)
     params = ref.flax_params(model, case.params, str(args.npz))
-  except (FileNotFoundError, ValueError, KeyError, convert.ConversionError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 1
+  except (ValueError, KeyError) as e:  # the files' content, named by the message
+    if isinstance(e, Seq2ExpError):
+      raise
+    raise DataFormatError(str(e).strip("'\"")) from e
   if not case.outputs:
-    print(f"error: {args.npz} has no output/* arrays to compare", file=sys.stderr)
-    return 1
+    raise DataFormatError(f"{args.npz}: no output/* arrays to compare")
   capacity = None
   if model.kind == "seq2exp" and model.module.pack_selected:
     capacity = ref.exact_capacity(model, params, case.inputs)  # concrete, before jit

@@ -33,6 +33,8 @@ from typing import Any
 
 import ml_collections
 
+from data_pipeline.errors import ConfigError, MissingInputError
+
 
 def _experiments_package(folder: pathlib.Path) -> str:
   """A package named for `folder` (registered once), so its files import each other."""
@@ -49,7 +51,7 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
   path, _, arg = str(spec).partition(":")
   file = pathlib.Path(path).resolve()
   if not file.is_file():
-    raise FileNotFoundError(f"config file {path} not found (expected "
+    raise MissingInputError(f"config file {path} not found (expected "
                             "experiments/<name>.py[:variant])")
   package = _experiments_package(file.parent)
   module_spec = importlib.util.spec_from_file_location(f"{package}.{file.stem}", file)
@@ -57,10 +59,10 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
   sys.modules[module_spec.name] = module
   module_spec.loader.exec_module(module)
   if not hasattr(module, "get_config"):
-    raise AttributeError(f"{file}: no get_config(arg) function")
+    raise ConfigError(f"{file}: no get_config(arg) function")
   config = module.get_config(arg or None)
   if not isinstance(config, ml_collections.ConfigDict):
-    raise TypeError(f"{file}: get_config returned {type(config).__name__}, expected "
+    raise ConfigError(f"{file}: get_config returned {type(config).__name__}, expected "
                     "ml_collections.ConfigDict")
   config.experiment = config.experiment or file.stem
   return config
@@ -96,23 +98,23 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: list[str]
   for item in overrides:
     key, sep, text = item.partition("=")
     if not sep:
-      raise ValueError(f"config override {item!r}: expected field=value")
+      raise ConfigError(f"config override {item!r}: expected field=value")
     node = config
     parts = key.split(".")
     for depth, part in enumerate(parts[:-1]):
       if not isinstance(node, (ml_collections.ConfigDict, dict)) or part not in node:
-        raise KeyError(f"config override {item!r}: no field "
+        raise ConfigError(f"config override {item!r}: no field "
                        f"{'.'.join(parts[:depth + 1])!r}")
       node = node[part]
     last = parts[-1]
     if not isinstance(node, (ml_collections.ConfigDict, dict)) or (
         last not in node and not key.startswith("model.")):
-      raise KeyError(f"config override {item!r}: no field {key!r}")
+      raise ConfigError(f"config override {item!r}: no field {key!r}")
     current = node[last] if last in node else None
     try:
       node[last] = _parse_value(text, current)
     except (ValueError, TypeError) as e:
-      raise ValueError(f"config override {item!r}: {e}") from e
+      raise ConfigError(f"config override {item!r}: {e}") from e
   return config
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from data_pipeline.errors import MissingInputError
 from data_pipeline.loader import open_split
 from data_pipeline.synth.motifs import find_grammar
 from seq2exp_jax.evaluation.streaming import RegressionMetrics
@@ -55,7 +56,7 @@ def read_elements(root: str | pathlib.Path) -> dict[str, list[tuple[int, int]]]:
   """{ensid: [(start, end)]} of the candidate elements in `root/truth/elements.tsv`."""
   path = pathlib.Path(root) / "truth" / "elements.tsv"
   if not path.is_file():
-    raise FileNotFoundError(f"{path}: no candidate-element table (a synthetic data root "
+    raise MissingInputError(f"{path}: no candidate-element table (a synthetic data root "
                             "written by `seq2exp synth` has one)")
   out: dict[str, list[tuple[int, int]]] = {}
   with path.open() as f:

@@ -28,6 +28,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from data_pipeline.errors import InputError, MissingInputError
 from data_pipeline.io import atomic_output
 from seq2exp_jax.outputs.serving import (EXPORTED, FORMAT_NAME, FORMAT_VERSION, MANIFEST, PARAMS,
                                  unflatten_params)
@@ -70,13 +71,14 @@ def _check_json(metadata: dict | None) -> dict:
   return metadata
 
 
-def _check_platforms(platforms: tuple[str, ...] | None) -> tuple[str, ...]:
+def check_platforms(platforms: tuple[str, ...] | None) -> tuple[str, ...]:
+  """The platforms to lower for (this machine's when None); InputError for unknown ones."""
   if platforms is None:
     return (jax.export.default_export_platform(),)
   platforms = tuple(platforms)
   if not platforms or len(set(platforms)) != len(platforms) or \
       any(p not in PLATFORMS for p in platforms):
-    raise ValueError(f"export.py: platforms {platforms!r}: expected distinct names among "
+    raise InputError(f"platforms {platforms!r}: expected distinct names among "
                      f"{PLATFORMS}")
   return platforms
 
@@ -141,11 +143,10 @@ def export_predictor(apply_fn: Callable[[Any, dict[str, jax.Array]], dict[str, j
     The artifact's path.
   """
   metadata = _check_json(metadata)
-  platforms = _check_platforms(platforms)
+  platforms = check_platforms(platforms)
   out_path = pathlib.Path(out_path)
   if not out_path.parent.is_dir():
-    raise FileNotFoundError(f"export.py: out_path {str(out_path)!r}: directory "
-                            f"{str(out_path.parent)!r} does not exist")
+    raise MissingInputError(f"{out_path}: directory {out_path.parent} does not exist")
   outputs = tuple(outputs)
   if not outputs or len(set(outputs)) != len(outputs) or \
       not all(isinstance(o, str) and o for o in outputs):

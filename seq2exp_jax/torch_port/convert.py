@@ -22,13 +22,15 @@ from typing import Mapping
 import jax
 import numpy as np
 
+from data_pipeline.errors import DataFormatError
+
 SSM_LEAVES = {"conv1d", "x_proj", "dt_proj", "A_log", "D"}
 HEAD_LAYERS = {"0": "dense_0", "2": "dense_1", "4": "dense_2"}  # pToExpr Linear positions
 # State-dict entries that are constants of the model definition, not params.
 NON_TRAINABLE = {"prior_weights", "signal_betas"}
 
 
-class ConversionError(ValueError):
+class ConversionError(DataFormatError):
   """A checkpoint that does not match the model it is converted for."""
 
 

@@ -19,7 +19,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import zipfile
 
+from data_pipeline.errors import ConfigError, DataFormatError, MissingInputError
 from data_pipeline.batch import DNA_CHANNELS, NUM_RNA_FEATURES, NUM_SIGNALS
 from seq2exp_jax.model.baselines import GeneExpModel
 from seq2exp_jax.model.beta_mask import BetaMask
@@ -42,7 +44,7 @@ SEQ2EXP_FIXED_OPTIONS: dict[str, Any] = {
 }
 
 
-class UnsupportedConfig(ValueError):
+class UnsupportedConfig(ConfigError):
   """The original's configuration uses an option this port does not implement."""
 
 
@@ -171,19 +173,33 @@ class GoldenCase:
   def load(cls, npz_path, config_path=None) -> "GoldenCase":
     npz_path = pathlib.Path(npz_path)
     config_path = pathlib.Path(config_path) if config_path else npz_path.with_suffix(".json")
-    for p in (npz_path, config_path):
-      if not p.exists():
-        raise FileNotFoundError(f"{p}: no such file")
-    config = json.loads(config_path.read_text())
+    if not npz_path.is_file():
+      raise MissingInputError(f"{npz_path}: no such file")
     groups: dict[str, dict[str, np.ndarray]] = {"param": {}, "input": {}, "output": {},
                                                 "grad": {}, "inter": {}}
-    with np.load(npz_path) as data:
-      for key in data.files:
-        group, _, name = key.partition("/")
-        if group not in groups:
-          raise ValueError(f"{npz_path}: key {key!r} is not param/, input/, output/, grad/ "
-                           "or inter/")
-        groups[group][name] = data[key]
+    try:
+      with np.load(npz_path, allow_pickle=False) as data:
+        for key in data.files:
+          group, _, name = key.partition("/")
+          if group not in groups:
+            raise DataFormatError(f"{npz_path}: key {key!r} is not param/, input/, output/, "
+                                  "grad/ or inter/")
+          groups[group][name] = data[key]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+      if isinstance(e, DataFormatError):
+        raise
+      raise DataFormatError(f"{npz_path}: not a readable .npz archive of param/, input/ and "
+                            f"output/ arrays ({type(e).__name__}: {e})") from e
+    if not groups["input"]:
+      raise DataFormatError(f"{npz_path}: no input/<name> arrays: a golden file holds the "
+                            "inputs the outputs were computed from")
+    if not config_path.is_file():
+      raise MissingInputError(f"{config_path}: no such file (the model config JSON of "
+                              f"{npz_path.name}; pass --config)")
+    try:
+      config = json.loads(config_path.read_text())
+    except json.JSONDecodeError as e:
+      raise DataFormatError(f"{config_path}: not valid JSON ({e})") from e
     return cls(config, groups["param"], groups["input"], groups["output"], groups["grad"],
                groups["inter"])
 

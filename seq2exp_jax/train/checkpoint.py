@@ -25,12 +25,13 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
+from data_pipeline.errors import CheckpointError, InputError, MissingInputError
 from seq2exp_jax.config.signature import differences, model_signature
 
 ITEMS = ("state", "loader", "model")
 
 
-class CheckpointMismatch(ValueError):
+class CheckpointMismatch(CheckpointError):
   """A checkpoint that does not belong to this model config."""
 
 
@@ -96,11 +97,11 @@ def load_run(workdir: str | os.PathLike, which: str = "best"
   workdir = pathlib.Path(workdir)
   config_file = workdir / "config.json"
   if not config_file.is_file():
-    raise FileNotFoundError(f"{workdir}: no config.json; not a `seq2exp train` workdir")
+    raise MissingInputError(f"{workdir}: no config.json; not a `seq2exp train` workdir")
   config = ml_collections.ConfigDict(json.loads(config_file.read_text()))
   order = {"best": ("best", "checkpoints"), "latest": ("checkpoints",)}
   if which not in order:
-    raise ValueError(f"which={which!r}: expected 'best' or 'latest'")
+    raise InputError(f"which={which!r}: expected 'best' or 'latest'")
   for sub in order[which]:
     if not (workdir / sub).is_dir():
       continue
@@ -112,4 +113,4 @@ def load_run(workdir: str | os.PathLike, which: str = "best"
     state = mngr.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(_on_this_host(mngr, step)))).state
     return config, jax.device_get(state["params"]), step
-  raise FileNotFoundError(f"{workdir}: no checkpoint under {' or '.join(order[which])}/")
+  raise CheckpointError(f"{workdir}: no checkpoint under {' or '.join(order[which])}/")

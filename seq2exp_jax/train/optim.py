@@ -10,6 +10,8 @@ import jax
 import ml_collections
 import optax
 
+from data_pipeline.errors import ConfigError
+
 # mamba-ssm flags these `_no_weight_decay` (golden README): the SSM's A_log and D.
 NO_WEIGHT_DECAY = ("A_log", "D")
 
@@ -18,7 +20,7 @@ def learning_rate(optim: ml_collections.ConfigDict, steps: int) -> optax.Schedul
   """step -> learning rate for a run of `steps` steps."""
   warmup = int(round(optim.warmup_fraction * steps))
   if warmup >= steps:
-    raise ValueError(f"optim.warmup_fraction {optim.warmup_fraction}: the warm-up must be "
+    raise ConfigError(f"optim.warmup_fraction {optim.warmup_fraction}: the warm-up must be "
                      f"shorter than the run ({steps} steps)")
   return optax.warmup_cosine_decay_schedule(
       init_value=optim.init_lr, peak_value=optim.lr, warmup_steps=warmup,

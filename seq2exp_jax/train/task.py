@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import ml_collections
 from jaxtyping import Array, Float
 
+from data_pipeline.errors import ConfigError
 from data_pipeline.batch import Batch
 from seq2exp_jax.model.backbones import backbone_config
 from seq2exp_jax.model.baselines import GeneExpModel
@@ -49,27 +50,32 @@ def build_model(model: Mapping[str, Any], *, dtype: str = "float32", remat: bool
   args = _plain(model)
   name = args.pop("name", None)
   if name not in MODELS:
-    raise ValueError(f"model.name {name!r}: expected one of {sorted(MODELS)}")
+    raise ConfigError(f"model.name {name!r}: expected one of {sorted(MODELS)}")
   if dtype not in DTYPES:
-    raise ValueError(f"train.dtype {dtype!r}: expected one of {sorted(DTYPES)}")
+    raise ConfigError(f"train.dtype {dtype!r}: expected one of {sorted(DTYPES)}")
   cls = MODELS[name]
   fields = {f.name for f in dataclasses.fields(cls)} - {"parent", "name"}
   unknown = sorted(set(args) - fields)
   if unknown:
-    raise ValueError(f"model {unknown} are not arguments of {cls.__name__}; it takes "
+    raise ConfigError(f"model {unknown} are not arguments of {cls.__name__}; it takes "
                      f"{sorted(fields)}")
   backbone = dict(args.pop("backbone", None) or {})
   for key in ("dtype", "remat"):
     if key in backbone:
-      raise ValueError(f"model.backbone.{key}: set train.{key} instead (how a model "
+      raise ConfigError(f"model.backbone.{key}: set train.{key} instead (how a model "
                        "computes is part of the training recipe)")
   if "kind" not in backbone:
-    raise ValueError("model.backbone.kind: missing (caduceus, mamba or hyena)")
-  args["backbone"] = backbone_config(backbone.pop("kind"), **backbone, dtype=DTYPES[dtype],
-                                     remat=bool(remat))
-  if args.get("bottleneck") is not None:
-    args["bottleneck"] = BetaMask(**args["bottleneck"])
-  return cls(**args)
+    raise ConfigError("model.backbone.kind: missing (caduceus, mamba or hyena)")
+  try:  # the modules check their own arguments (ValueError, or TypeError for a wrong kind)
+    args["backbone"] = backbone_config(backbone.pop("kind"), **backbone,
+                                       dtype=DTYPES[dtype], remat=bool(remat))
+    if args.get("bottleneck") is not None:
+      args["bottleneck"] = BetaMask(**args["bottleneck"])
+    return cls(**args)
+  except (ValueError, TypeError) as e:
+    if isinstance(e, ConfigError):
+      raise
+    raise ConfigError(f"model: {e}") from e
 
 
 def top_fraction_mask(mask: Float[Array, "B L"], fraction: float) -> Float[Array, "B L"]:
@@ -137,13 +143,13 @@ class Task:
 def _check_mask_source(config: ml_collections.ConfigDict) -> None:
   source, model = config.mask.source, config.model
   if source not in MASK_SOURCES:
-    raise ValueError(f"mask.source {source!r}: expected one of {MASK_SOURCES}")
+    raise ConfigError(f"mask.source {source!r}: expected one of {MASK_SOURCES}")
   learned_model = model.name == "seq2exp" and model.get("bottleneck") is not None
   if source == "learned" and model.name == "seq2exp" and not learned_model:
-    raise ValueError("mask.source='learned' needs model.bottleneck (it is None); for a "
+    raise ConfigError("mask.source='learned' needs model.bottleneck (it is None); for a "
                      "fixed mask set mask.source to 'peaks' or 'generator_top'")
   if source != "learned" and (model.name != "seq2exp" or learned_model):
-    raise ValueError(f"mask.source={source!r} feeds a fixed mask to Seq2Exp's predictor: it "
+    raise ConfigError(f"mask.source={source!r} feeds a fixed mask to Seq2Exp's predictor: it "
                      "needs model.name='seq2exp' with model.bottleneck=None")
 
 
@@ -164,13 +170,13 @@ def build_task(config: ml_collections.ConfigDict,
     return Task(model, **weights,
                 fixed_mask=lambda frozen, batch: batch.peaks.astype(jnp.float32))
   if not config.mask.generator_workdir:
-    raise ValueError("mask.source='generator_top' needs mask.generator_workdir, the workdir "
+    raise ConfigError("mask.source='generator_top' needs mask.generator_workdir, the workdir "
                      "of a trained Seq2Exp run")
   if load_generator is None:
-    raise ValueError("mask.source='generator_top' needs a generator loader")
+    raise ConfigError("mask.source='generator_top' needs a generator loader")
   gen_config, gen_params = load_generator(config.mask.generator_workdir)
   if gen_config.model.name != "seq2exp" or gen_config.mask.source != "learned":
-    raise ValueError(f"{config.mask.generator_workdir}: not a learned-mask Seq2Exp run "
+    raise ConfigError(f"{config.mask.generator_workdir}: not a learned-mask Seq2Exp run "
                      f"(model.name={gen_config.model.name!r}, mask.source="
                      f"{gen_config.mask.source!r})")
   generator = Task(build_model(gen_config.model, dtype=train.dtype, remat=train.remat))

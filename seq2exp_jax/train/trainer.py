@@ -21,9 +21,11 @@ import ml_collections
 import numpy as np
 from jax.sharding import Mesh
 
+from data_pipeline.errors import ConfigError, RunFailedError
 from data_pipeline import io
 from data_pipeline.loader import ShardedLoader, default_mesh
 from seq2exp_jax.config import loader as config_loader
+from seq2exp_jax.config.checks import check_config
 from seq2exp_jax.config.signature import differences, model_signature
 from seq2exp_jax.evaluation.evaluate import eval_loader, evaluate
 from seq2exp_jax.train import checkpoint
@@ -37,7 +39,7 @@ from seq2exp_jax.train.throughput import Throughput
 log = logging.getLogger(__name__)
 
 
-class NonFiniteError(FloatingPointError):
+class NonFiniteError(RunFailedError, FloatingPointError):
   """A loss term or the gradient norm became NaN or Inf."""
 
 
@@ -80,9 +82,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
   """Trains `config` in `workdir` (resuming if it has checkpoints); returns the final
   measurements, the last validation metrics and the best validation step."""
   workdir = pathlib.Path(workdir)
+  check_config(config)
   if not config.data.dir:
-    raise ValueError("data.dir is empty: pass --config.data.dir=<prepared data set>")
-  prepare_workdir(config, workdir)
+    raise ConfigError("data.dir is empty: pass --config.data.dir=<prepared data set>")
   mesh = mesh or default_mesh()
   tc, dc = config.train, config.data
   signature = model_signature(config)
@@ -92,6 +94,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
   train_loader = ShardedLoader(dc.dir, dc.train_split, tc.batch_size, mesh=mesh,
                                seed=tc.seed, shuffle=True, num_threads=dc.num_threads,
                                prefetch=dc.prefetch, window=dc.window)
+  # Only a config that builds and a data set that opens may claim the workdir.
+  prepare_workdir(config, workdir)
   first = train_loader.to_global(next(train_loader.host_batches(0)))
   shapes = jax.eval_shape(lambda: init_state(task, tx, first, tc.seed))
   shardings = state_sharding(shapes, mesh, tc.shard_params)

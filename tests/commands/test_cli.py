@@ -75,8 +75,9 @@ def test_verify_reference_fails_on_a_wrong_shape(data_dir, tmp_path, capsys):
 
 
 def test_verify_reference_names_a_missing_file(tmp_path, capsys):
-  assert cli.main(["verify-reference", str(tmp_path / "nope.npz")]) == 1
-  assert "nope.npz: no such file" in capsys.readouterr().err
+  assert cli.main(["verify-reference", str(tmp_path / "nope.npz")]) == 2  # bad input
+  assert capsys.readouterr().err == (
+      f"seq2exp verify-reference: {tmp_path / 'nope.npz'}: no such file\n")
 
 
 def test_convert_torch_writes_params_that_reproduce_the_reference(data_dir, tmp_path):
@@ -97,7 +98,7 @@ def test_convert_torch_refuses_a_mismatched_config(data_dir, tmp_path, capsys):
   (tmp_path / "c.json").write_text(json.dumps(config))
   out = tmp_path / "params.msgpack"
   assert cli.main(["convert-torch", str(data_dir / "c_caduceus.npz"), "--config",
-                   str(tmp_path / "c.json"), "--out", str(out)]) == 1
+                   str(tmp_path / "c.json"), "--out", str(out)]) == 2
   err = capsys.readouterr().err
   assert "layers/norm/scale: shape (2, 32), expected (3, 32)" in err and not out.exists()
 
@@ -139,5 +140,5 @@ def test_verify_reference_runs_the_hard_variant(data_dir, tmp_path, capsys):
   # An encoder copy that differs from the generator cannot be a shared-weights model.
   arrays["param/encoder.backbone.norm_f.weight"] = arrays["param/encoder.backbone.norm_f.weight"] + 1.0
   np.savez(path, **arrays)
-  assert cli.main(["verify-reference", str(path)]) == 1
+  assert cli.main(["verify-reference", str(path)]) == 2
   assert "tied copies" in capsys.readouterr().err

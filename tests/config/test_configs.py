@@ -11,6 +11,7 @@ import pytest
 import original_counts
 from conftest import REPO
 from data_pipeline.batch import Batch
+from data_pipeline.errors import ConfigError
 from seq2exp_jax.config import loader as configs
 from seq2exp_jax.train.task import build_model, build_task
 
@@ -150,7 +151,7 @@ def test_overrides_are_typed_and_checked():
   assert (c.train.steps, c.optim.lr, c.train.progress, c.model.backbone.d_model,
           c.data.window, c.model.backbone.dt_max) == (7, 0.01, False, 8, 512, 0.05)
   assert build_model(c.model).backbone.dt_max == 0.05  # reaches the SSM
-  with pytest.raises(KeyError, match="train.stepz"):
+  with pytest.raises(ConfigError, match="train.stepz"):
     configs.apply_overrides(c, ["train.stepz=3"])
   with pytest.raises(ValueError, match="train.steps"):
     configs.apply_overrides(c, ["train.steps=many"])

@@ -39,7 +39,7 @@ def test_bad_chrom_lengths_name_the_file_and_field(tmp_path, name, text, message
   path.write_text(text)
   with pytest.raises(DataFormatError, match=message):
     io.read_chrom_lengths(path)
-  with pytest.raises(FileNotFoundError, match="not found"):
+  with pytest.raises(FileNotFoundError, match="no such file"):
     io.read_chrom_lengths(tmp_path / "absent.json")
 
 

@@ -116,13 +116,13 @@ def test_failed_rebuild_keeps_the_old_data_set(tmp_path, capsys, monkeypatch):
   assert after == before  # the old data set is untouched
   leftovers = [p.name for p in ds_dir.parent.iterdir() if p.name != "1.0.0"]
   assert leftovers == [] and [p.name for p in out.iterdir()] == ["geneexp"]
-  # Bad input caught before writing gives a message and exit status 1.
-  assert _cli_build(fx.root, out, "--window", "1001") == 1
+  # Bad input caught before writing gives one line and exit status 2.
+  assert _cli_build(fx.root, out, "--window", "1001") == 2
   assert "must be divisible by 2" in capsys.readouterr().err
   import h5py  # pylint: disable=import-outside-toplevel
   with h5py.File(fx.layout.hic_file("chr2"), "a") as f:
     f.move("chr2_600", "chr2_601")
-  assert _cli_build(fx.root, out) == 1
+  assert _cli_build(fx.root, out) == 2
   assert "hic_feat_chr2.h5: no dataset 'chr2_600'" in capsys.readouterr().err
   with h5py.File(fx.layout.hic_file("chr2"), "a") as f:
     f.move("chr2_601", "chr2_600")
@@ -147,7 +147,7 @@ def test_cli_refuses_pickle_without_flag(tmp_path, capsys):
   with fx.layout.includelist_pickle.open("wb") as f:
     pickle.dump({"chr1": np.ones(3000, np.uint8)}, f)
   out = tmp_path / "tfds"
-  assert _cli_build(fx.root, out) == 1
+  assert _cli_build(fx.root, out) == 2
   assert "--allow-pickle" in capsys.readouterr().err
   assert not (out / "geneexp" / f"k562_{WINDOW}" / "1.0.0").exists()
   assert _cli_build(fx.root, out, "--allow-pickle") == 0
@@ -158,5 +158,5 @@ def test_cli_refuses_pickle_without_flag(tmp_path, capsys):
 
 
 def test_cli_missing_data_root(tmp_path, capsys):
-  assert _cli_build(tmp_path / "nope", tmp_path / "out") == 1
+  assert _cli_build(tmp_path / "nope", tmp_path / "out") == 2
   assert "data root directory not found" in capsys.readouterr().err

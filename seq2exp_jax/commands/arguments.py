@@ -1,0 +1,44 @@
+"""Argument types that validate at parse time: a bad value is a usage error (one line,
+exit status 2) before any work starts, never a traceback half-way through a run."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _number(text: str, kind, what: str):
+  try:
+    return kind(text.replace("_", "") if kind is int else text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"{text!r}: expected {what}") from None
+
+
+def positive_int(text: str) -> int:
+  value = _number(text, int, "an integer >= 1")
+  if value < 1:
+    raise argparse.ArgumentTypeError(f"{value}: expected an integer >= 1")
+  return value
+
+
+def non_negative_int(text: str) -> int:
+  value = _number(text, int, "an integer >= 0")
+  if value < 0:
+    raise argparse.ArgumentTypeError(f"{value}: expected an integer >= 0")
+  return value
+
+
+def unit_interval(text: str) -> float:
+  """A mask value: a number in [0, 1]."""
+  value = _number(text, float, "a number in [0, 1]")
+  if not 0.0 <= value <= 1.0:
+    raise argparse.ArgumentTypeError(f"{value}: expected a number in [0, 1] (the mask's "
+                                     "range)")
+  return value
+
+
+def comma_list(text: str) -> list[str]:
+  """`a,b,c` -> ['a', 'b', 'c'] (empty items dropped); at least one item."""
+  items = [t.strip() for t in text.split(",") if t.strip()]
+  if not items:
+    raise argparse.ArgumentTypeError(f"{text!r}: expected a comma-separated list of names")
+  return items

@@ -1,0 +1,64 @@
+"""Range checks of a config's values, run before a command does any work, so a bad value
+is one line naming the field (`train.batch_size = 0: expected an integer >= 1`), never a
+ZeroDivisionError half-way through a run. What a field means is in config/loader.py; the
+model's own arguments are checked by the modules that take them."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import ml_collections
+
+from data_pipeline.errors import ConfigError
+
+POSITIVE_INTS = ("train.steps", "train.batch_size", "train.eval_batch_size", "train.log_every",
+                 "train.eval_every", "train.checkpoint_every", "train.sync_every",
+                 "data.num_threads")
+NON_NEGATIVE_INTS = ("data.prefetch", "train.seed")
+POSITIVE_FLOATS = ("optim.lr",)
+NON_NEGATIVE_FLOATS = ("optim.init_lr", "optim.end_lr", "optim.weight_decay",
+                       "optim.grad_clip", "loss.kl_weight", "loss.continuity_weight")
+
+
+def _get(config: ml_collections.ConfigDict, field: str) -> Any:
+  node = config
+  for part in field.split("."):
+    if not isinstance(node, (ml_collections.ConfigDict, dict)) or part not in node:
+      raise ConfigError(f"{field}: missing from the config (an experiment file must set it, "
+                        "usually through experiments/common.py)")
+    node = node[part]
+  return node
+
+
+def _is_int(value: Any) -> bool:
+  return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """`config` if every checked field is in range, else ConfigError naming them all."""
+  problems = []
+  for field in POSITIVE_INTS + NON_NEGATIVE_INTS:
+    value, low = _get(config, field), 1 if field in POSITIVE_INTS else 0
+    if not _is_int(value) or value < low:
+      problems.append(f"{field} = {value!r}: expected an integer >= {low}")
+  for field in POSITIVE_FLOATS + NON_NEGATIVE_FLOATS:
+    value = _get(config, field)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (field in POSITIVE_FLOATS and value == 0):
+      bound = "> 0" if field in POSITIVE_FLOATS else ">= 0"
+      problems.append(f"{field} = {value!r}: expected a finite number {bound}")
+  keep = _get(config, "train.keep_checkpoints")
+  if keep is not None and (not _is_int(keep) or keep < 1):
+    problems.append(f"train.keep_checkpoints = {keep!r}: expected an integer >= 1 or None "
+                    "(keep all)")
+  window = _get(config, "data.window")
+  if window is not None and (not _is_int(window) or window < 2 or window % 2):
+    problems.append(f"data.window = {window!r}: expected an even number of bp >= 2, or None "
+                    "(the stored window)")
+  fraction = _get(config, "mask.top_fraction")
+  if not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+    problems.append(f"mask.top_fraction = {fraction!r}: expected 0 < fraction <= 1")
+  if problems:
+    raise ConfigError("; ".join(problems))
+  return config
