@@ -47,18 +47,48 @@ def default_mesh() -> Mesh:
 
 
 def open_split(data: str | os.PathLike | Any, split: str) -> Sequence[dict[str, Any]]:
-  """A random-access source of `split` from a prepared data set directory or TFDS builder."""
+  """A random-access source of `split` from a prepared data set directory (its shards
+  checked first) or a TFDS builder."""
+  checked_dir = None
   if isinstance(data, (str, os.PathLike)):
     import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
     path = pathlib.Path(data)
     if not (path / "dataset_info.json").is_file():
       raise MissingInputError(f"{path}: not a prepared data set directory (no "
                               "dataset_info.json); build one with `seq2exp build-data`")
-    data = tfds.builder_from_directory(str(path))
+    try:
+      data, checked_dir = tfds.builder_from_directory(str(path)), path
+    except Exception as e:  # noqa: BLE001  (TFDS raises many kinds for a damaged info file)
+      raise DataSetError(f"{path}: dataset_info.json or features.json cannot be read "
+                         f"({type(e).__name__}: {' '.join(str(e).split())[:160]}); rebuild "
+                         "the data set with `seq2exp build-data`") from e
   splits = data.info.splits
   if split not in splits:
     raise DataSetError(f"{data.data_dir}: no split {split!r}; it has {sorted(splits)}")
+  if checked_dir is not None:
+    check_shards(checked_dir, split, list(splits[split].shard_lengths))
   return data.as_data_source(split=split)
+
+
+def check_shards(directory: pathlib.Path, split: str, lengths: list[int]) -> None:
+  """Every array_record shard of `split` exists and holds the records dataset_info.json
+  lists for it (a truncated or damaged shard fails here, named, not at some later read)."""
+  from array_record.python import array_record_module  # pylint: disable=import-outside-toplevel
+  shards = sorted(directory.glob(f"*-{split}.array_record-*"))
+  hint = "rebuild the data set with `seq2exp build-data`"
+  if len(shards) != len(lengths):
+    raise DataSetError(f"{directory}: split {split!r} has {len(shards)} array_record shard "
+                       f"file(s), dataset_info.json lists {len(lengths)}; {hint}")
+  for i, (shard, want) in enumerate(zip(shards, lengths)):
+    try:
+      have = array_record_module.ArrayRecordReader(str(shard)).num_records()
+    except Exception as e:  # noqa: BLE001  (the reader raises RuntimeError or ValueError)
+      raise DataSetError(f"{shard}: shard {i + 1} of {len(shards)} of split {split!r} cannot "
+                         f"be opened ({' '.join(str(e).split())[:160]}); {hint}") from e
+    if have != want:
+      raise DataSetError(f"{shard}: shard {i + 1} of {len(shards)} of split {split!r} holds "
+                         f"{have} records, dataset_info.json says {want} (truncated or "
+                         f"damaged); {hint}")
 
 
 # TFDS returns scalar features as Python numbers; give them the stored dtypes back.

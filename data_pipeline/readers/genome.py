@@ -31,7 +31,8 @@ def encode_bases(seq: bytes | str) -> np.ndarray:
 
 def check_index(fasta: pathlib.Path) -> None:
   """A `.fai` beside `fasta` must describe this FASTA: each record's header line ends just
-  before its offset and its last base lies inside the file. A stale index (the FASTA was
+  before its offset, and its last base is followed by the next header or the end of the
+  file. A stale index (the FASTA was
   replaced or truncated after indexing) is refused naming both files; none is re-indexed
   behind the user's back. A missing index is built by pyfaidx."""
   fai = fasta.with_name(fasta.name + ".fai")
@@ -54,9 +55,13 @@ def check_index(fasta: pathlib.Path) -> None:
       header = before.rstrip(b"\r\n").rsplit(b"\n", 1)[-1]
       ok_header = before.endswith(b"\n") and header.startswith(b">" + name.encode()) and (
           header[len(name) + 1:len(name) + 2] in (b"", b" ", b"\t"))
-      if not ok_header or (length > 0 and last >= size):
+      f.seek(last + 1)
+      after = f.read(width + 2).lstrip(b"\r\n")  # what follows its last base
+      ends_right = last < size and (after == b"" or after.startswith(b">"))
+      if not ok_header or (length > 0 and not ends_right):
         why = ("no header line for it ends at its offset" if not ok_header else
-               "its last base lies past the end of the FASTA")
+               "its last base lies past the end of the FASTA" if last >= size else
+               "its sequence goes on past the length the index gives")
         raise DataFormatError(f"{fai}: does not match {fasta} (record {name!r}: {why}); the "
                               "FASTA changed after it was indexed: delete the .fai and it "
                               "is rebuilt")

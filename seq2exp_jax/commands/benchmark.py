@@ -49,18 +49,20 @@ def _data(args, dispatch) -> tuple[pathlib.Path, pathlib.Path, dict]:
   from data_pipeline import tfds_builder  # noqa: PLC0415
   root = args.workdir / "data"
   if not (root / "truth" / "labels.json").is_file():
-    if dispatch.main(["synth", "--out", str(root), "--preset", args.preset, "--seed",
-                      str(args.seed), "--quiet", "--overwrite"]
-                     + (["--genes", str(args.genes)] if args.genes else [])):
-      raise SystemExit(1)
+    status = dispatch.main(["synth", "--out", str(root), "--preset", args.preset, "--seed",
+                            str(args.seed), "--quiet", "--overwrite"]
+                           + (["--genes", str(args.genes)] if args.genes else []))
+    if status:  # synth printed why
+      raise SystemExit(status)
   truth = json.loads((root / "truth" / "labels.json").read_text())
   window, fold = int(truth["window"]), int(truth.get("fold", 11))
   ds_dir = tfds_builder.dataset_dir(args.workdir / "tfds",
                                     tfds_builder.make_config("K562", window, fold))
   if not (ds_dir / "dataset_info.json").is_file():
-    if dispatch.main(["build-data", "--data-root", str(root), "--window", str(window),
-                      "--fold", str(fold), "--out", str(args.workdir / "tfds")]):
-      raise SystemExit(1)
+    status = dispatch.main(["build-data", "--data-root", str(root), "--window", str(window),
+                            "--fold", str(fold), "--out", str(args.workdir / "tfds")])
+    if status:  # build-data printed why
+      raise SystemExit(status)
   return root, ds_dir, truth
 
 

@@ -21,7 +21,7 @@ import argparse
 import pathlib
 import time
 
-from seq2exp_jax.commands import dispatch
+from seq2exp_jax.commands import arguments, dispatch
 
 GOLDEN = pathlib.Path(__file__).resolve().parents[2] / "tests" / "data" / "d_seq2exp_soft.npz"
 CONTESTANTS = ("seq2exp_soft", "caduceus_signals", "macs3_mask")
@@ -31,10 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   from data_pipeline.synth import presets  # noqa: PLC0415
   parser.add_argument("--workdir", type=pathlib.Path, default=pathlib.Path("runs/demo"))
   parser.add_argument("--preset", default="benchmark", choices=list(presets.PRESETS))
-  parser.add_argument("--genes", type=int, default=800,
+  parser.add_argument("--genes", type=arguments.non_negative_int, default=800,
                       help="genes of the preset to use (0: the preset's own count)")
   parser.add_argument("--seed", type=int, default=0, help="the genome's seed")
-  parser.add_argument("--steps", type=int, help="training steps (default: the configs')")
+  parser.add_argument("--steps", type=arguments.positive_int, help="training steps (default: the configs')")
 
 
 def _step(title: str):

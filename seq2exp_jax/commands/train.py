@@ -3,7 +3,9 @@
 Trains on every device of every host (`--distributed` first calls
 `jax.distributed.initialize()`, which finds the coordinator on TPU pods, SLURM and Open MPI,
 or from JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID). Re-running the same
-command resumes from the workdir's latest checkpoint.
+command resumes from the workdir's newest checkpoint that restores; one that cannot be
+restored is moved to <workdir>/unreadable_checkpoints/ (never deleted), and when none can,
+training from step 0 needs `--restart`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--workdir", required=True, type=pathlib.Path)
   parser.add_argument("--distributed", action="store_true",
                       help="call jax.distributed.initialize() first (multi-host runs)")
+  parser.add_argument("--restart", action="store_true",
+                      help="train from step 0 when none of the workdir's checkpoints can be "
+                           "restored (they stay in <workdir>/unreadable_checkpoints/)")
   parser.epilog = "Any config field can be set with --config.<field>=<value>."
 
 
@@ -35,7 +40,7 @@ def run(args) -> int:
     jax.distributed.initialize()
   from seq2exp_jax.train.trainer import train_and_evaluate  # noqa: PLC0415
   config = load(args.config, args.config_overrides)
-  result = train_and_evaluate(config, args.workdir)
+  result = train_and_evaluate(config, args.workdir, restart=args.restart)
   if jax.process_index() == 0:
     print(json.dumps({k: result.get(k) for k in ("step", "train", "valid", "best")},
                      indent=1, default=float))

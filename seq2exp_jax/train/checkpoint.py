@@ -8,6 +8,8 @@ Layout of a workdir:
   checkpoints/<step>/    state, loader, model   (the latest `keep` steps, for resuming)
   best/<step>/           state, loader, model   (the best step on validation MSE)
   best.json              that step's validation metrics
+  unreadable_checkpoints/  checkpoints that could not be restored, moved aside (never
+                         deleted); training resumes from the newest one that restores
 
 A checkpoint written by a different model config is refused with the differing fields
 named, never loaded into the wrong shapes: every checkpoint keeps the config's
@@ -17,6 +19,7 @@ named, never loaded into the wrong shapes: every checkpoint keeps the config's
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pathlib
 from typing import Any
@@ -29,6 +32,8 @@ from data_pipeline.errors import CheckpointError, InputError, MissingInputError
 from seq2exp_jax.config.signature import differences, model_signature
 
 ITEMS = ("state", "loader", "model")
+UNREADABLE = "unreadable_checkpoints"
+log = logging.getLogger(__name__)
 
 
 class CheckpointMismatch(CheckpointError):
@@ -51,9 +56,17 @@ def save(mngr: ocp.CheckpointManager, step: int, state: Any, loader_state: dict,
       model=ocp.args.JsonSave(signature)), force=True)
 
 
+def _saved_signature(mngr: ocp.CheckpointManager, step: int) -> dict[str, Any]:
+  return mngr.restore(step, args=ocp.args.Composite(model=ocp.args.JsonRestore())).model
+
+
 def check_model(mngr: ocp.CheckpointManager, step: int, signature: dict[str, Any]) -> None:
-  """Raises CheckpointMismatch if checkpoint `step` was written by another model config."""
-  saved = mngr.restore(step, args=ocp.args.Composite(model=ocp.args.JsonRestore())).model
+  """Raises CheckpointMismatch if checkpoint `step` was written by another model config
+  (CheckpointError if its model record cannot be read)."""
+  try:
+    saved = _saved_signature(mngr, step)
+  except Exception as e:  # noqa: BLE001  (a damaged file raises whatever its reader raises)
+    raise CheckpointError(f"{mngr.directory}/{step}: cannot be read ({_why(e)})") from e
   diff = differences(saved, signature)
   if diff:
     raise CheckpointMismatch(
@@ -61,18 +74,71 @@ def check_model(mngr: ocp.CheckpointManager, step: int, signature: dict[str, Any
         "it: " + "; ".join(diff) + ". Use a new --workdir for a different model.")
 
 
-def restore(mngr: ocp.CheckpointManager, step: int, abstract_state: Any,
-            signature: dict[str, Any]) -> tuple[Any, dict]:
-  """(state, loader state) of checkpoint `step`, placed like `abstract_state` (a pytree of
-  jax.ShapeDtypeStruct with shardings)."""
-  check_model(mngr, step, signature)
-  try:
-    restored = mngr.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract_state), loader=ocp.args.JsonRestore()))
-  except (ValueError, KeyError) as e:
-    raise CheckpointMismatch(f"{mngr.directory}/{step}: its state does not fit this run "
-                             f"({e})") from e
-  return restored.state, restored.loader
+def _why(e: BaseException) -> str:
+  return f"{type(e).__name__}: {' '.join(str(e).split())[:160]}"
+
+
+def aside_dir(workdir: str | os.PathLike) -> pathlib.Path:
+  """Where checkpoints that cannot be restored are moved (never deleted)."""
+  return pathlib.Path(workdir) / UNREADABLE
+
+
+def _move_aside(mngr: ocp.CheckpointManager, step: int, error: BaseException) -> str:
+  source = pathlib.Path(mngr.directory) / str(step)
+  target_dir = aside_dir(source.parents[1])
+  target_dir.mkdir(exist_ok=True)
+  target = target_dir / f"{source.parent.name}_{step}"
+  n = 1
+  while target.exists():
+    target, n = target_dir / f"{source.parent.name}_{step}.{n}", n + 1
+  os.replace(source, target)
+  log.warning("checkpoint %s cannot be restored (%s): moved to %s", source, _why(error),
+              target)
+  return f"step {step}: {_why(error)}, moved to {target}"
+
+
+def restore_newest(mngr: ocp.CheckpointManager, abstract_state: Any,
+                   signature: dict[str, Any], *, restart: bool = False
+                   ) -> tuple[Any, dict, int] | None:
+  """(state, loader state, step) of the newest checkpoint that restores, placed like
+  `abstract_state` (a pytree of jax.ShapeDtypeStruct with shardings); None for a new run.
+
+  A checkpoint that cannot be restored (a truncated array file, damaged metadata) is moved
+  to `<workdir>/unreadable_checkpoints/` with a warning and the next older one is tried. A
+  checkpoint of another model config is refused (CheckpointMismatch), never moved. When
+  checkpoints existed but none restores, training from step 0 over them is refused
+  (CheckpointError) unless `restart`.
+  """
+  moved = []
+  for step in sorted(mngr.all_steps(), reverse=True):
+    try:
+      saved = _saved_signature(mngr, step)
+    except Exception as e:  # noqa: BLE001  (any reader error of a damaged checkpoint)
+      moved.append(_move_aside(mngr, step, e))
+      continue
+    diff = differences(saved, signature)
+    if diff:
+      raise CheckpointMismatch(
+          f"{mngr.directory}/{step} was written by a different model config, refusing to "
+          "load it: " + "; ".join(diff) + ". Use a new --workdir for a different model.")
+    try:
+      restored = mngr.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(abstract_state), loader=ocp.args.JsonRestore()))
+    except Exception as e:  # noqa: BLE001
+      moved.append(_move_aside(mngr, step, e))
+      continue
+    if moved:
+      mngr.reload()
+      log.warning("resuming from step %d, the newest checkpoint that restores", step)
+    return restored.state, restored.loader, step
+  mngr.reload()
+  aside = aside_dir(pathlib.Path(mngr.directory).parent)
+  if (moved or (aside.is_dir() and any(aside.iterdir()))) and not restart:
+    raise CheckpointError(
+        f"{mngr.directory}: no checkpoint can be restored ("
+        + ("; ".join(moved) if moved else f"unreadable ones are in {aside}")
+        + "); refusing to train from step 0 over them: pass --restart to do so")
+  return None
 
 
 def abstract(tree: Any) -> Any:
@@ -98,7 +164,10 @@ def load_run(workdir: str | os.PathLike, which: str = "best"
   config_file = workdir / "config.json"
   if not config_file.is_file():
     raise MissingInputError(f"{workdir}: no config.json; not a `seq2exp train` workdir")
-  config = ml_collections.ConfigDict(json.loads(config_file.read_text()))
+  try:
+    config = ml_collections.ConfigDict(json.loads(config_file.read_text()))
+  except (json.JSONDecodeError, TypeError, ValueError) as e:
+    raise CheckpointError(f"{config_file}: not a readable run config ({_why(e)})") from e
   order = {"best": ("best", "checkpoints"), "latest": ("checkpoints",)}
   if which not in order:
     raise InputError(f"which={which!r}: expected 'best' or 'latest'")
@@ -110,7 +179,12 @@ def load_run(workdir: str | os.PathLike, which: str = "best"
     if step is None:
       continue
     check_model(mngr, step, model_signature(config))
-    state = mngr.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(_on_this_host(mngr, step)))).state
+    try:
+      state = mngr.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(_on_this_host(mngr, step)))).state
+    except Exception as e:  # noqa: BLE001  (a damaged file raises whatever its reader raises)
+      hint = " (try --which latest)" if sub == "best" else ""
+      raise CheckpointError(f"{mngr.directory}/{step}: cannot be restored ({_why(e)})"
+                            f"{hint}") from e
     return config, jax.device_get(state["params"]), step
   raise CheckpointError(f"{workdir}: no checkpoint under {' or '.join(order[which])}/")

@@ -78,9 +78,11 @@ def _check_finite(state: dict[str, Any]) -> None:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
-                       mesh: Mesh | None = None) -> dict[str, Any]:
-  """Trains `config` in `workdir` (resuming if it has checkpoints); returns the final
-  measurements, the last validation metrics and the best validation step."""
+                       mesh: Mesh | None = None, *, restart: bool = False) -> dict[str, Any]:
+  """Trains `config` in `workdir` (resuming from its newest checkpoint that restores);
+  returns the final measurements, the last validation metrics and the best validation
+  step. `restart`: train from step 0 when the workdir's checkpoints all fail to restore
+  (refused otherwise; see `checkpoint.restore_newest`)."""
   workdir = pathlib.Path(workdir)
   check_config(config)
   if not config.data.dir:
@@ -103,10 +105,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
 
   mngr = checkpoint.manager(workdir / "checkpoints", keep=tc.keep_checkpoints)
   best_mngr = checkpoint.manager(workdir / "best", keep=1)
-  latest = mngr.latest_step()
-  if latest is not None:
-    state, loader_state = checkpoint.restore(mngr, latest, checkpoint.abstract(state),
-                                             signature)
+  resumed = checkpoint.restore_newest(mngr, checkpoint.abstract(state), signature,
+                                     restart=restart)
+  if resumed is not None:
+    state, loader_state, latest = resumed
     train_loader.set_state(loader_state)
     log.info("resumed %s at step %d", workdir, latest)
   best_file = workdir / "best.json"
@@ -153,6 +155,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
           result["valid"] = metrics
           if improves(metrics["mse"], best):
             best = dict(metrics, step=step)
+            if step in best_mngr.all_steps():  # from a trajectory abandoned before resuming
+              best_mngr.delete(step)  # (other steps or schedule); keep=1 would drop it too
             checkpoint.save(best_mngr, step, state, train_loader.get_state(), signature)
             best_mngr.wait_until_finished()
             if jax.process_index() == 0:
