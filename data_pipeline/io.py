@@ -29,7 +29,8 @@ CHROM_LENGTHS_KEY = "chrom_lengths"
 
 
 __all__ = ["OutputExistsError", "atomic_output", "atomic_output_dir", "check_chrom_lengths",
-           "read_chrom_lengths", "replace_dir", "write_json", "write_text"]
+           "check_same_lengths", "clean_stale", "mark_owner", "read_chrom_lengths",
+           "replace_dir", "swap_in_versioned", "write_json", "write_text"]
 
 
 @contextlib.contextmanager
@@ -72,6 +73,71 @@ def replace_dir(built: pathlib.Path, final: pathlib.Path) -> None:
     os.replace(built, final)
 
 
+OWNER_FILE = ".owner-pid"
+
+
+def mark_owner(tmp: pathlib.Path) -> None:
+  """Records this process as the owner of temporary directory `tmp` (see clean_stale)."""
+  (tmp / OWNER_FILE).write_text(str(os.getpid()))
+
+
+def _owner_alive(tmp: pathlib.Path) -> bool:
+  try:
+    pid = int((tmp / OWNER_FILE).read_text())
+  except (OSError, ValueError):
+    return False  # no owner recorded: left by a process killed before it wrote one
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True  # another user's live process
+  return True
+
+
+def clean_stale(parent: pathlib.Path, prefix: str, keep: set[pathlib.Path] = frozenset()
+                ) -> list[pathlib.Path]:
+  """Removes the temporaries `parent/<prefix>*` left by killed runs: directories whose
+  owner process (mark_owner) is gone, and links. Those in `keep` (resolved) and those of a
+  live process are left. Returns what was removed."""
+  removed = []
+  for path in sorted(parent.glob(prefix + "*")) if parent.is_dir() else []:
+    if path.resolve() in keep or (path.is_dir() and not path.is_symlink()
+                                  and _owner_alive(path)):
+      continue
+    if path.is_symlink() or path.is_file():
+      path.unlink(missing_ok=True)
+    else:
+      shutil.rmtree(path, ignore_errors=True)
+    removed.append(path)
+  return removed
+
+
+def swap_in_versioned(built: pathlib.Path, final: pathlib.Path) -> pathlib.Path:
+  """Makes the complete directory `built` the one `final` names, with no moment where
+  `final` is missing: `built` becomes the sibling `.<final>-v<n>` and `final` a symlink to
+  it, replaced by one atomic rename; the version it pointed to before is then removed.
+  (An older build where `final` is a real directory is moved aside first, once.)
+  Returns the new version's directory."""
+  parent = final.parent
+  previous = final.resolve() if final.is_symlink() else None
+  version = pathlib.Path(tempfile.mkdtemp(prefix=f".{final.name}-v", dir=parent))
+  version.rmdir()
+  os.replace(built, version)
+  link = parent / f".{final.name}.link-{version.name}"
+  link.unlink(missing_ok=True)
+  link.symlink_to(version.name)  # relative: the data set can be moved as a whole
+  if final.exists() and not final.is_symlink():
+    legacy = pathlib.Path(tempfile.mkdtemp(prefix=f".{final.name}-v", dir=parent))
+    legacy.rmdir()
+    os.replace(final, legacy)
+    previous = legacy
+  os.replace(link, final)  # atomic: readers see the old or the new data set, never none
+  if previous is not None and previous != version.resolve():
+    shutil.rmtree(previous, ignore_errors=True)
+  return version
+
+
 @contextlib.contextmanager
 def atomic_output_dir(out: str | os.PathLike, overwrite: bool) -> Iterator[pathlib.Path]:
   """Yields a fresh temporary directory beside `out` that becomes `out` when the block
@@ -81,9 +147,12 @@ def atomic_output_dir(out: str | os.PathLike, overwrite: bool) -> Iterator[pathl
   if out.exists() and not overwrite:
     raise OutputExistsError(f"{out} already exists: pass --overwrite to replace it")
   out.parent.mkdir(parents=True, exist_ok=True)
+  clean_stale(out.parent, f".{out.name}.tmp-")  # left behind by a run that was killed
   tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+  mark_owner(tmp)
   try:
     yield tmp
+    (tmp / OWNER_FILE).unlink()
     tmp.chmod(0o755)
     replace_dir(tmp, out)
   except BaseException:

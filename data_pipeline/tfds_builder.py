@@ -10,8 +10,10 @@ writes array_record files, which build and read without TensorFlow:
   tfds.builder_from_directory(builder.data_dir).as_data_source()["train"][0]
 
 Splits train/valid/test come from one fold of the fold CSV (default 11). `build_atomically`
-builds into a sibling temp directory and swaps it into place, so a failed rebuild never leaves
-a half-written data set and a successful one replaces the old one whole.
+builds into a sibling temp directory; the data set path (`.../geneexp/<config>/1.0.0`) is
+a symlink to the complete build `.1.0.0-v<id>` beside it, swapped by one atomic rename, so a
+failed or killed rebuild never leaves a half-written data set nor a moment without one, and
+the temporaries of a killed build are removed by the next one.
 
 The data root's chromosome lengths are stored in the data set's metadata.json (key
 `chrom_lengths`) and read back with `io.read_chrom_lengths(ds_dir)`, e.g. for bigWig
@@ -231,7 +233,12 @@ def build_atomically(data_root: str | os.PathLike, out_dir: str | os.PathLike,
   """
   final = dataset_dir(out_dir, config)
   final.parent.mkdir(parents=True, exist_ok=True)
+  current = {final.resolve()} if final.is_symlink() else set()
+  for prefix in (".build-", f".{final.name}-v", f".{final.name}.link-"):
+    for path in io.clean_stale(final.parent, prefix, keep=current):
+      log.info("removed %s, left behind by a build that was killed", path)
   tmp_root = pathlib.Path(tempfile.mkdtemp(prefix=f".build-{config.name}-", dir=final.parent))
+  io.mark_owner(tmp_root)
   try:
     builder = GeneExp(data_root=data_root, peaks_bed=peaks_bed, allow_pickle=allow_pickle,
                       config=config, data_dir=tmp_root)
@@ -240,7 +247,9 @@ def build_atomically(data_root: str | os.PathLike, out_dir: str | os.PathLike,
     rewrite_records(built, compression)
     for name, path in (extra_files or {}).items():
       shutil.copyfile(path, built / name)
-    io.replace_dir(built, final)
+    io.mark_owner(built)  # a build running beside this one must not take it for stale
+    version = io.swap_in_versioned(built, final)
+    (version / io.OWNER_FILE).unlink()
   finally:
     shutil.rmtree(tmp_root, ignore_errors=True)
   return final

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
   logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
   logging.getLogger("absl").setLevel(logging.WARNING)  # TFDS's per-shard chatter
   # Heavy imports only when the command runs.
-  from data_pipeline import peaks, tfds_builder  # pylint: disable=import-outside-toplevel
+  from data_pipeline import io, peaks, tfds_builder  # pylint: disable=import-outside-toplevel
   from data_pipeline.layout import GeneExpLayout  # pylint: disable=import-outside-toplevel
   from data_pipeline.errors import MissingInputError  # pylint: disable=import-outside-toplevel
   from data_pipeline.readers.tables import load_genes  # pylint: disable=import-outside-toplevel
@@ -68,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
   log.info("genes per split (fold %s): %s; skipped: %s", fold, counts, genes.skipped)
   chroms = sorted({g.chrom for split in genes.splits.values() for g in split})
   args.out.mkdir(parents=True, exist_ok=True)
+  io.clean_stale(args.out, ".peaks-")  # left behind by a build that was killed
   with tempfile.TemporaryDirectory(dir=args.out, prefix=".peaks-") as tmp:
+    io.mark_owner(pathlib.Path(tmp))
     bed = pathlib.Path(tmp) / PEAKS_FILE
     params = peaks.PeakParams(args.peak_cutoff, args.peak_fold, args.peak_min_length,
                               args.peak_max_gap)

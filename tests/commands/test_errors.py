@@ -17,6 +17,7 @@ from conftest import REPO
 from conftest_data import tiny_synthetic, write_layout
 from data_pipeline.errors import ConfigError
 from seq2exp_jax import cli
+from seq2exp_jax.commands import dispatch
 from seq2exp_jax.config import loader as configs
 from seq2exp_jax.train.trainer import train_and_evaluate
 
@@ -270,11 +271,31 @@ def test_the_installed_command_prints_no_traceback(tmp_path):
       "build-data": ["--data-root", str(tmp_path / "nope"), "--out", str(tmp_path / "t")],
       "demo": ["--workdir", str(empty), "--steps", "0"],
   }
-  script = ("import sys\nfrom seq2exp_jax.commands.dispatch import main\n"
-            "sys.exit(main(sys.argv[1:]))")
-  for command, argv in cases.items():
-    p = subprocess.run([sys.executable, "-c", script, command, *argv], capture_output=True,
-                       text=True, cwd=tmp_path, timeout=300)
-    assert p.returncode == 2 and "Traceback" not in p.stderr, (command, p.stderr[-2000:])
-    assert p.stderr.strip().splitlines()[-1].startswith(f"seq2exp {command}: "), p.stderr
+  # One process runs every case, as the console script does (main() and its exit status),
+  # and reports each one's status and stderr.
+  script = """
+import contextlib, io, json, sys, traceback
+from seq2exp_jax.commands.dispatch import main
+report = {}
+for command, argv in json.loads(sys.argv[1]).items():
+  err = io.StringIO()
+  with contextlib.redirect_stderr(err):
+    try:
+      status = main([command, *argv])
+    except SystemExit as e:
+      status = e.code
+    except BaseException:
+      traceback.print_exc()
+      status = "raised"
+  report[command] = [status, err.getvalue()]
+print(json.dumps(report))
+"""
+  p = subprocess.run([sys.executable, "-c", script, json.dumps(cases)], capture_output=True,
+                     text=True, cwd=tmp_path, timeout=600)
+  assert p.returncode == 0, p.stderr[-3000:]
+  report = json.loads(p.stdout.strip().splitlines()[-1])
+  for command, (status, err) in report.items():
+    assert status == 2 and "Traceback" not in err, (command, status, err[-2000:])
+    assert err.strip().splitlines()[-1].startswith(f"seq2exp {command}: "), (command, err)
+  assert sorted(report) == sorted(dispatch.COMMANDS)  # every sub-command is covered
   shutil.rmtree(empty)
