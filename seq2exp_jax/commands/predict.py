@@ -20,7 +20,7 @@ import argparse
 import csv
 import pathlib
 
-from seq2exp_jax.commands import arguments
+from seq2exp_jax.commands import arguments, distributed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--plot-genes", type=arguments.non_negative_int, default=4)
   parser.add_argument("--chrom-sizes", type=pathlib.Path,
                       help=".chrom.sizes or JSON (default: stored in the data set)")
+  distributed.add_arguments(parser)  # accepted so a multi-process launch gets a clear refusal
 
 
 OUTPUTS = {"predictions.csv", "metrics.json", "predicted_vs_observed.png", "mask.bw",
@@ -65,6 +66,7 @@ def _write_csv(path: pathlib.Path, rows: list[dict]) -> None:
 
 
 def run(args) -> int:
+  distributed.initialize(args)
   import jax  # noqa: PLC0415
   import numpy as np  # noqa: PLC0415
 
@@ -80,9 +82,9 @@ def run(args) -> int:
   from seq2exp_jax.train.trainer import load_generator  # noqa: PLC0415
 
   if jax.process_count() > 1:
-    raise InputError(f"--out {args.out}: predict runs in one process (it writes one set of "
-                     f"files), this run has {jax.process_count()}; run it without "
-                     "--distributed on one host")
+    raise InputError(f"--distributed: predict runs in one process (it writes one set of "
+                     f"files and reads one checkpoint on one device), this launch has "
+                     f"{jax.process_count()}; run it once, without --distributed")
   check_out(args.out)
   config, params, step = checkpoint.load_run(args.workdir, args.which)
   task = build_task(config, load_generator)

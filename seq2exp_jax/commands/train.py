@@ -1,8 +1,10 @@
 """`seq2exp train --config experiments/X.py[:variant] --workdir DIR [--config.a.b=v ...]`.
 
-Trains on every device of every host (`--distributed` first calls
-`jax.distributed.initialize()`, which finds the coordinator on TPU pods, SLURM and Open MPI,
-or from JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID). Re-running the same
+Trains on every device of every process: `--distributed` joins a multi-process run first
+(seq2exp_jax/commands/distributed.py: detected on TPU pods, SLURM and Open MPI, else from
+--coordinator / --num-processes / --process-id or JAX_COORDINATOR_ADDRESS /
+JAX_NUM_PROCESSES / JAX_PROCESS_ID). Only process 0 writes config.json and the metrics;
+every process writes its shards of each checkpoint. Re-running the same
 command resumes from the workdir's newest checkpoint that restores; one that cannot be
 restored is moved to <workdir>/unreadable_checkpoints/ (never deleted), and when none can,
 training from step 0 needs `--restart`.
@@ -14,6 +16,8 @@ import argparse
 import json
 import pathlib
 
+from seq2exp_jax.commands import distributed
+
 ACCEPTS_CONFIG_OVERRIDES = True
 
 
@@ -21,11 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--config", required=True,
                       help="experiments/<name>.py[:paper|smoke|synthetic]")
   parser.add_argument("--workdir", required=True, type=pathlib.Path)
-  parser.add_argument("--distributed", action="store_true",
-                      help="call jax.distributed.initialize() first (multi-host runs)")
   parser.add_argument("--restart", action="store_true",
                       help="train from step 0 when none of the workdir's checkpoints can be "
                            "restored (they stay in <workdir>/unreadable_checkpoints/)")
+  distributed.add_arguments(parser)
   parser.epilog = "Any config field can be set with --config.<field>=<value>."
 
 
@@ -35,9 +38,8 @@ def load(spec: str, overrides: list[str]):
 
 
 def run(args) -> int:
+  distributed.initialize(args)  # before anything touches a device
   import jax  # noqa: PLC0415
-  if args.distributed:
-    jax.distributed.initialize()
   from seq2exp_jax.train.trainer import train_and_evaluate  # noqa: PLC0415
   config = load(args.config, args.config_overrides)
   result = train_and_evaluate(config, args.workdir, restart=args.restart)
