@@ -192,3 +192,17 @@ def test_kill_during_build_data_keeps_the_old_data_set_then_rerun(tmp_path):
   assert sorted(p.name for p in ds_dir.parent.iterdir()) == sorted(
       ["1.0.0", ds_dir.resolve().name])  # the killed build's temporaries removed
   assert not any(p.name.startswith(".peaks-") for p in out.iterdir())
+
+
+def test_reading_a_damaged_checkpoint_names_it(data, whole, tmp_path, capsys):
+  run = tmp_path / "run"
+  shutil.copytree(whole, run)
+  step = checkpoint.manager(run / "best", read_only=True).latest_step()
+  _damage(run / "best" / str(step))
+  before = {str(p): p.read_bytes() for p in run.rglob("*") if p.is_file()}
+  assert cli.main(["eval", "--workdir", str(run), "--split", "test"]) == 1
+  line = capsys.readouterr().err.strip().splitlines()[-1]
+  assert line.startswith(f"seq2exp eval: {run / 'best'}/{step}: cannot be restored (")
+  assert line.endswith(") (try --which latest)")
+  assert {str(p): p.read_bytes() for p in run.rglob("*") if p.is_file()} == before  # read only
+  assert cli.main(["eval", "--workdir", str(run), "--split", "test", "--which", "latest"]) == 0
