@@ -29,7 +29,7 @@ CHROM_LENGTHS_KEY = "chrom_lengths"
 
 
 __all__ = ["OutputExistsError", "atomic_output", "atomic_output_dir", "check_chrom_lengths",
-           "check_same_lengths", "clean_stale", "mark_owner", "read_chrom_lengths",
+           "check_same_lengths", "clean_stale", "file_set", "mark_owner", "read_chrom_lengths",
            "replace_dir", "swap_in_versioned", "write_json", "write_text"]
 
 
@@ -136,6 +136,26 @@ def swap_in_versioned(built: pathlib.Path, final: pathlib.Path) -> pathlib.Path:
   if previous is not None and previous != version.resolve():
     shutil.rmtree(previous, ignore_errors=True)
   return version
+
+
+@contextlib.contextmanager
+def file_set(directory: str | os.PathLike) -> Iterator[pathlib.Path]:
+  """Yields a temporary directory inside `directory`: the files written into it replace
+  their namesakes in `directory` only once the block succeeds and all of them are complete
+  (each by an atomic rename); on any error nothing in `directory` changes. For outputs
+  that sit beside other work (a benchmark's results.md, results.json and plot)."""
+  directory = pathlib.Path(directory)
+  directory.mkdir(parents=True, exist_ok=True)
+  clean_stale(directory, ".set-")  # left behind by a run that was killed
+  tmp = pathlib.Path(tempfile.mkdtemp(prefix=".set-", dir=directory))
+  mark_owner(tmp)
+  try:
+    yield tmp
+    (tmp / OWNER_FILE).unlink()
+    for path in sorted(tmp.iterdir()):
+      os.replace(path, directory / path.name)
+  finally:
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -92,6 +92,7 @@ def ablate(names: Sequence[str], seeds: int, root: pathlib.Path, variant: str | 
   with_mask = any("auprc" in r for runs in results.values() for r in runs)
   text = table(results, with_mask)
   root.mkdir(parents=True, exist_ok=True)
-  io.write_text(root / "results.md", f"{split} split, mean ± std over seeds\n\n" + text)
-  io.write_json(root / "results.json", results)
+  with io.file_set(root) as out:  # the table and its JSON as one set
+    io.write_text(out / "results.md", f"{split} split, mean ± std over seeds\n\n" + text)
+    io.write_json(out / "results.json", results)
   return results, text

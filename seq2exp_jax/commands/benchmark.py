@@ -151,15 +151,16 @@ def run(args) -> int:
              "noise_ceiling": simple["noise_ceiling"],
              "prior_mask": {"auprc": prior["auprc"], "mask_ratio": prior["mask_ratio"]},
              "methods": methods, "genes": genes, "differences": differences}
-  io.write_json(args.workdir / "results.json", results)
   masses = {n: m["mask_mass_by_class"] for n, m in methods.items() if m["mask_mass_by_class"]}
-  if masses:
-    plots.mask_mass_bars(args.workdir / "mask_mass.png", masses,
-                         title=f"{args.preset} genome seed {args.seed}: test genes")
   text = benchmark_table.markdown(results) + "".join(
       "\n" + benchmark_table.verdict(results, name)
       for name in ("seq2exp_soft", "seq2exp_soft_contact") if name in methods)
-  io.write_text(args.workdir / "results.md", text)
+  with io.file_set(args.workdir) as out:  # the table, its JSON and its plot as one set
+    io.write_json(out / "results.json", results)
+    if masses:
+      plots.mask_mass_bars(out / "mask_mass.png", masses,
+                           title=f"{args.preset} genome seed {args.seed}: test genes")
+    io.write_text(out / "results.md", text)
   print("\n" + text + f"\nwritten to {args.workdir / 'results.md'}"
         + (f" and {args.workdir / 'mask_mass.png'}" if masses else ""))
   return 0
