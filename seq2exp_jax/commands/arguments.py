@@ -4,6 +4,7 @@ exit status 2) before any work starts, never a traceback half-way through a run.
 from __future__ import annotations
 
 import argparse
+import pathlib
 
 
 def _number(text: str, kind, what: str):
@@ -42,3 +43,11 @@ def comma_list(text: str) -> list[str]:
   if not items:
     raise argparse.ArgumentTypeError(f"{text!r}: expected a comma-separated list of names")
   return items
+
+
+def existing_dir(text: str) -> pathlib.Path:
+  """A directory that must exist (a workdir to read, a prepared data set)."""
+  path = pathlib.Path(text)
+  if not path.is_dir():
+    raise argparse.ArgumentTypeError(f"{text}: no such directory")
+  return path

@@ -22,7 +22,7 @@ from seq2exp_jax.commands import arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-  parser.add_argument("--workdir", required=True, type=pathlib.Path)
+  parser.add_argument("--workdir", required=True, type=arguments.existing_dir)
   parser.add_argument("--data", help="prepared data set dir (default: the run's data.dir)")
   parser.add_argument("--split", default="valid", choices=["train", "valid", "test"])
   parser.add_argument("--which", default="best", choices=["best", "latest"])

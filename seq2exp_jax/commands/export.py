@@ -20,7 +20,7 @@ from seq2exp_jax.commands import arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-  parser.add_argument("--workdir", required=True, type=pathlib.Path)
+  parser.add_argument("--workdir", required=True, type=arguments.existing_dir)
   parser.add_argument("--out", required=True, type=pathlib.Path)
   parser.add_argument("--which", default="best", choices=["best", "latest"])
   parser.add_argument("--window", type=arguments.positive_int,

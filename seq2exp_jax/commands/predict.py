@@ -24,8 +24,9 @@ from seq2exp_jax.commands import arguments, distributed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-  parser.add_argument("--workdir", required=True, type=pathlib.Path)
-  parser.add_argument("--data", required=True, help="prepared data set dir")
+  parser.add_argument("--workdir", required=True, type=arguments.existing_dir)
+  parser.add_argument("--data", required=True, type=arguments.existing_dir,
+                      help="prepared data set dir")
   parser.add_argument("--split", default="test", choices=["train", "valid", "test"])
   parser.add_argument("--out", required=True, type=pathlib.Path)
   parser.add_argument("--which", default="best", choices=["best", "latest"])

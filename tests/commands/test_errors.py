@@ -149,6 +149,11 @@ def test_options_are_validated_at_parse_time(data, run, tmp_path, capsys):
       "'x': expected an integer >= 1")
   assert usage_error(capsys, "benchmark", ["--workdir", str(tmp_path), "--seeds", "0"]) == (
       "0: expected an integer >= 1")
+  for command in ("eval", "predict", "export", "diagnose"):
+    argv = {"predict": ["--data", ds, "--out", str(out)], "export": ["--out", str(out)]}
+    assert usage_error(capsys, command, ["--workdir", str(tmp_path / "nowhere"),
+                                         *argv.get(command, [])]) == (
+        f"{tmp_path / 'nowhere'}: no such directory")
   assert not out.exists()
   # Names are checked before any genome is made.
   assert one_line(capsys, "benchmark", ["--preset", "tiny", "--workdir", str(tmp_path / "b"),
