@@ -113,6 +113,13 @@ def clean_stale(parent: pathlib.Path, prefix: str, keep: set[pathlib.Path] = fro
   return removed
 
 
+def _unused_name(parent: pathlib.Path, prefix: str) -> pathlib.Path:
+  """A path `parent/<prefix><random>` that nothing uses (to rename a directory to)."""
+  path = pathlib.Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+  path.rmdir()
+  return path
+
+
 def swap_in_versioned(built: pathlib.Path, final: pathlib.Path) -> pathlib.Path:
   """Makes the complete directory `built` the one `final` names, with no moment where
   `final` is missing: `built` becomes the sibling `.<final>-v<n>` and `final` a symlink to
@@ -121,15 +128,13 @@ def swap_in_versioned(built: pathlib.Path, final: pathlib.Path) -> pathlib.Path:
   Returns the new version's directory."""
   parent = final.parent
   previous = final.resolve() if final.is_symlink() else None
-  version = pathlib.Path(tempfile.mkdtemp(prefix=f".{final.name}-v", dir=parent))
-  version.rmdir()
+  version = _unused_name(parent, f".{final.name}-v")
   os.replace(built, version)
   link = parent / f".{final.name}.link-{version.name}"
   link.unlink(missing_ok=True)
   link.symlink_to(version.name)  # relative: the data set can be moved as a whole
   if final.exists() and not final.is_symlink():
-    legacy = pathlib.Path(tempfile.mkdtemp(prefix=f".{final.name}-v", dir=parent))
-    legacy.rmdir()
+    legacy = _unused_name(parent, f".{final.name}-v")
     os.replace(final, legacy)
     previous = legacy
   os.replace(link, final)  # atomic: readers see the old or the new data set, never none
@@ -248,7 +253,8 @@ def read_chrom_lengths(path: str | os.PathLike, genome: str = GENOME) -> dict[st
     return check_chrom_lengths(metadata, CHROM_LENGTHS_KEY, lengths)
   if not path.is_file():
     raise MissingInputError(f"{path}: no such file or data set directory (expected a prepared "
-                            "data set, chr_length.json, a .chrom.sizes file or a JSON {chrom: length})")
+                            "data set, chr_length.json, a .chrom.sizes file or a JSON "
+                            "{chrom: length})")
   if path.suffix != ".json" and not path.read_text().lstrip().startswith("{"):
     return _read_chrom_sizes(path)
   data = _read_json(path)

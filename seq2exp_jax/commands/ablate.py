@@ -20,7 +20,8 @@ ACCEPTS_CONFIG_OVERRIDES = True
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-  parser.add_argument("--configs", required=True, type=arguments.comma_list, help="comma-separated experiment names")
+  parser.add_argument("--configs", required=True, type=arguments.comma_list,
+                      help="comma-separated experiment names")
   parser.add_argument("--seeds", type=arguments.positive_int, default=5, help="seeds 0 .. N-1")
   parser.add_argument("--workdir", required=True, type=pathlib.Path)
   parser.add_argument("--variant", choices=["paper", "smoke", "synthetic"])

@@ -14,18 +14,19 @@ def _number(text: str, kind, what: str):
     raise argparse.ArgumentTypeError(f"{text!r}: expected {what}") from None
 
 
-def positive_int(text: str) -> int:
-  value = _number(text, int, "an integer >= 1")
-  if value < 1:
-    raise argparse.ArgumentTypeError(f"{value}: expected an integer >= 1")
+def _int_at_least(text: str, low: int) -> int:
+  value = _number(text, int, f"an integer >= {low}")
+  if value < low:
+    raise argparse.ArgumentTypeError(f"{value}: expected an integer >= {low}")
   return value
+
+
+def positive_int(text: str) -> int:
+  return _int_at_least(text, 1)
 
 
 def non_negative_int(text: str) -> int:
-  value = _number(text, int, "an integer >= 0")
-  if value < 0:
-    raise argparse.ArgumentTypeError(f"{value}: expected an integer >= 0")
-  return value
+  return _int_at_least(text, 0)
 
 
 def unit_interval(text: str) -> float:

@@ -35,13 +35,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   from data_pipeline.synth import presets  # noqa: PLC0415
   parser.add_argument("--preset", default="benchmark", choices=list(presets.PRESETS))
   parser.add_argument("--seed", type=int, default=0, help="the genome's seed")
-  parser.add_argument("--genes", type=arguments.positive_int, help="override the preset's gene count")
+  parser.add_argument("--genes", type=arguments.positive_int,
+                      help="override the preset's gene count")
   parser.add_argument("--workdir", required=True, type=pathlib.Path)
-  parser.add_argument("--seeds", type=arguments.positive_int, default=3, help="training seeds 0 .. K-1")
+  parser.add_argument("--seeds", type=arguments.positive_int, default=3,
+                      help="training seeds 0 .. K-1")
   parser.add_argument("--models", type=arguments.comma_list, default=list(MODELS),
                       help="comma-separated experiment names (experiments/<name>.py)")
   parser.add_argument("--variant", default="synthetic", choices=["smoke", "synthetic"])
-  parser.add_argument("--steps", type=arguments.positive_int, help="training steps (default: the configs')")
+  parser.add_argument("--steps", type=arguments.positive_int,
+                      help="training steps (default: the configs')")
   parser.epilog = "--config.<field>=<value> applies to every run."
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import pathlib
 
-from data_pipeline.errors import DataFormatError, MissingInputError, Seq2ExpError
+from data_pipeline.errors import DataFormatError, MissingInputError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,17 +65,14 @@ def run(args) -> int:
   from flax import serialization  # noqa: PLC0415
 
   from data_pipeline.io import atomic_output  # noqa: PLC0415
+  from seq2exp_jax.torch_port import convert  # noqa: PLC0415
   from seq2exp_jax.torch_port import reference as ref  # noqa: PLC0415
 
-  try:
+  with convert.content_errors():  # the files' content, named by the message
     state, prefix = load_state_dict(args.checkpoint, args.prefix)
     state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     model = ref.model_from_config(ref.load_config(args.config))
     params = ref.flax_params(model, state, str(args.checkpoint))
-  except (ValueError, KeyError) as e:  # the files' content, named by the message
-    if isinstance(e, Seq2ExpError):
-      raise
-    raise DataFormatError(str(e).strip("'\"")) from e
   args.out.parent.mkdir(parents=True, exist_ok=True)
   with atomic_output(args.out) as tmp:
     tmp.write_bytes(serialization.msgpack_serialize(params))

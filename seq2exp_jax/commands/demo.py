@@ -34,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--genes", type=arguments.non_negative_int, default=800,
                       help="genes of the preset to use (0: the preset's own count)")
   parser.add_argument("--seed", type=int, default=0, help="the genome's seed")
-  parser.add_argument("--steps", type=arguments.positive_int, help="training steps (default: the configs')")
+  parser.add_argument("--steps", type=arguments.positive_int,
+                      help="training steps (default: the configs')")
 
 
 def _step(title: str):

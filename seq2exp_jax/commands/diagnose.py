@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--data", help="prepared data set dir (default: the run's data.dir)")
   parser.add_argument("--split", default="valid", choices=["train", "valid", "test"])
   parser.add_argument("--which", default="best", choices=["best", "latest"])
-  parser.add_argument("--batches", type=arguments.positive_int, default=4, help="batches of 8 genes to use")
+  parser.add_argument("--batches", type=arguments.positive_int, default=4,
+                      help="batches of 8 genes to use")
   parser.add_argument("--keep", type=arguments.positive_int, default=4000,
                       help="central bp whose signals occlusion keeps")
 

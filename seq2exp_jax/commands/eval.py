@@ -16,7 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--data", help="prepared data set dir (default: the run's data.dir)")
   parser.add_argument("--which", default="best", choices=["best", "latest"],
                       help="checkpoint: best on validation MSE, or the latest")
-  parser.add_argument("--batch-size", type=arguments.positive_int, help="evaluation batch (default: the run's)")
+  parser.add_argument("--batch-size", type=arguments.positive_int,
+                      help="evaluation batch (default: the run's)")
 
 
 def run(args) -> int:

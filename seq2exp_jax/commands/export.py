@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import pathlib
 
-from data_pipeline.errors import DataSetError, MissingInputError
+from data_pipeline.errors import DataSetError
 from seq2exp_jax.commands import arguments
 
 
@@ -48,15 +48,15 @@ def run(args) -> int:
   import jax  # noqa: PLC0415
 
   from data_pipeline.batch import Batch  # noqa: PLC0415
-  from seq2exp_jax.outputs.export import check_platforms, export_predictor  # noqa: PLC0415
+  from seq2exp_jax.outputs.export import (check_out_path, check_platforms,  # noqa: PLC0415
+                                          export_predictor)
   from seq2exp_jax.train import checkpoint  # noqa: PLC0415
   from seq2exp_jax.train.task import build_task  # noqa: PLC0415
   from seq2exp_jax.train.trainer import load_generator  # noqa: PLC0415
 
   # The cheap checks first: a bad --out or --platforms fails before the model is loaded.
   platforms = check_platforms(tuple(args.platforms.split(",")) if args.platforms else None)
-  if not args.out.parent.is_dir():
-    raise MissingInputError(f"{args.out}: directory {args.out.parent} does not exist")
+  check_out_path(args.out)
   config, params, step = checkpoint.load_run(args.workdir, args.which)
   config.train.remat = False  # inference only
   task = build_task(config, load_generator)

@@ -32,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--which", default="best", choices=["best", "latest"])
   parser.add_argument("--threshold", type=arguments.unit_interval, default=0.5,
                       help="mask value at or above which a base belongs to an element")
-  parser.add_argument("--min-length", type=arguments.positive_int, default=50, help="shortest element, bp")
+  parser.add_argument("--min-length", type=arguments.positive_int, default=50,
+                      help="shortest element, bp")
   parser.add_argument("--plot-genes", type=arguments.non_negative_int, default=4)
   parser.add_argument("--chrom-sizes", type=pathlib.Path,
                       help=".chrom.sizes or JSON (default: stored in the data set)")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import pathlib
 
-from data_pipeline.errors import DataFormatError, Seq2ExpError
+from data_pipeline.errors import DataFormatError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,16 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
   import jax  # noqa: PLC0415  (heavy; only once the command runs)
 
+  from seq2exp_jax.torch_port import convert  # noqa: PLC0415
   from seq2exp_jax.torch_port import reference as ref  # noqa: PLC0415
 
-  try:
+  with convert.content_errors():  # the files' content, named by the message
     case = ref.GoldenCase.load(args.npz, args.config)
     model = ref.model_from_config(case.config)
     params = ref.flax_params(model, case.params, str(args.npz))
-  except (ValueError, KeyError) as e:  # the files' content, named by the message
-    if isinstance(e, Seq2ExpError):
-      raise
-    raise DataFormatError(str(e).strip("'\"")) from e
   if not case.outputs:
     raise DataFormatError(f"{args.npz}: no output/* arrays to compare")
   capacity = None

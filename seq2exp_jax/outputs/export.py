@@ -71,6 +71,14 @@ def _check_json(metadata: dict | None) -> dict:
   return metadata
 
 
+def check_out_path(out_path: str | os.PathLike) -> pathlib.Path:
+  """The artifact's path, if its directory exists (MissingInputError otherwise)."""
+  out_path = pathlib.Path(out_path)
+  if not out_path.parent.is_dir():
+    raise MissingInputError(f"{out_path}: directory {out_path.parent} does not exist")
+  return out_path
+
+
 def check_platforms(platforms: tuple[str, ...] | None) -> tuple[str, ...]:
   """The platforms to lower for (this machine's when None); InputError for unknown ones."""
   if platforms is None:
@@ -144,9 +152,7 @@ def export_predictor(apply_fn: Callable[[Any, dict[str, jax.Array]], dict[str, j
   """
   metadata = _check_json(metadata)
   platforms = check_platforms(platforms)
-  out_path = pathlib.Path(out_path)
-  if not out_path.parent.is_dir():
-    raise MissingInputError(f"{out_path}: directory {out_path.parent} does not exist")
+  out_path = check_out_path(out_path)
   outputs = tuple(outputs)
   if not outputs or len(set(outputs)) != len(outputs) or \
       not all(isinstance(o, str) and o for o in outputs):

@@ -16,18 +16,32 @@ that the copies agree.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Mapping
 
 import jax
 import numpy as np
 
-from data_pipeline.errors import DataFormatError
+from data_pipeline.errors import DataFormatError, Seq2ExpError
 
 SSM_LEAVES = {"conv1d", "x_proj", "dt_proj", "A_log", "D"}
 HEAD_LAYERS = {"0": "dense_0", "2": "dense_1", "4": "dense_2"}  # pToExpr Linear positions
 # State-dict entries that are constants of the model definition, not params.
 NON_TRAINABLE = {"prior_weights", "signal_betas"}
+
+
+@contextlib.contextmanager
+def content_errors():
+  """Inside: a ValueError or KeyError raised while reading a golden file, a checkpoint or
+  their config (shapes, keys, values the message names) becomes DataFormatError, so the
+  command prints it as the user's input error; the product's own errors pass through."""
+  try:
+    yield
+  except (ValueError, KeyError) as e:
+    if isinstance(e, Seq2ExpError):
+      raise
+    raise DataFormatError(str(e).strip("'\"")) from e
 
 
 class ConversionError(DataFormatError):
