@@ -96,7 +96,8 @@ def test_train_refuses_bad_configs_before_claiming_the_workdir(data, tmp_path, c
       "experiments/<name>.py[:variant])")
   assert one_line(capsys, "train", ["--config", SOFT.replace(":smoke", ":huge"),
                                     "--workdir", str(w)]) == (
-      "unknown config variant 'huge': expected one of ('paper', 'smoke', 'synthetic')")
+      "unknown config variant 'huge': expected one of ('paper', 'matched', 'smoke', "
+      "'synthetic')")
 
 
 def test_a_workdir_of_another_model_is_refused_untouched(data, run, capsys):

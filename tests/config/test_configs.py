@@ -1,5 +1,6 @@
 """Every experiment config builds, in every variant, at its real window (eval_shape, no
-compute); the rows share one recipe and one size; overrides are typed and checked."""
+compute); outside `paper` (the original's runs, tests/config/test_paper_variants.py) the
+rows share one recipe and one size; overrides are typed and checked."""
 
 import json
 import math
@@ -30,7 +31,7 @@ def test_one_config_per_row_of_the_paper_and_per_option_row():
 
 
 @pytest.mark.parametrize("name", sorted(OPTION_ROWS))
-@pytest.mark.parametrize("variant", ["", ":smoke", ":synthetic"])
+@pytest.mark.parametrize("variant", ["", ":matched", ":smoke", ":synthetic"])
 def test_an_option_row_changes_only_its_option(name, variant):
   base_name, change = OPTION_ROWS[name]
   row = configs.load_config(str(REPO / "experiments" / f"{name}.py{variant}")).to_dict()
@@ -64,12 +65,13 @@ def _count(tree) -> int:
 
 
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
-@pytest.mark.parametrize("variant", ["", ":smoke", ":synthetic"])
+@pytest.mark.parametrize("variant", ["", ":matched", ":smoke", ":synthetic"])
 def test_every_config_builds_its_model_at_its_window(path, variant):
   config = configs.load_config(f"{path}{variant}")
   assert config.experiment == path.stem
   assert config.variant == (variant[1:] or "paper")
-  length = config.data.window or (PAPER_WINDOW if config.variant == "paper" else 16_384)
+  paper_size = config.variant in ("paper", "matched")
+  length = config.data.window or (PAPER_WINDOW if paper_size else 16_384)
   params, out = _shapes(config, length)
   assert out.prediction.shape == (1,)
   assert (out.mask is None) == (config.model.name == "baseline")
@@ -78,9 +80,10 @@ def test_every_config_builds_its_model_at_its_window(path, variant):
   assert _count(params) > 0
 
 
-# The originals' counts at paper size (D=128; 4 + 4 layers, or 8 for the baseline).
+# The originals' counts at paper size (D=128; 4 + 4 layers; the baseline as baselines.sh
+# ran it, 4 layers).
 ORIGINAL_PAPER_COUNTS = {"seq2exp_soft": original_counts.seq2exp(128, 4, 4),
-                         "caduceus_signals": original_counts.geneexp(128, 8)}
+                         "caduceus_signals": original_counts.geneexp(128, 4)}
 
 
 @pytest.mark.parametrize("name", sorted(ORIGINAL_PAPER_COUNTS))
@@ -91,8 +94,9 @@ def test_paper_size_parameter_counts_equal_the_originals(name):
 
 def test_rows_share_one_recipe_and_one_size():
   """No row wins by a different recipe or by being deeper or wider: per variant, every row
-  has the same optimizer and training sections, width, and total number of blocks."""
-  for variant in ("paper", "smoke", "synthetic"):
+  has the same optimizer and training sections, width, and total number of blocks (not in
+  `paper`, where each row is its original run: batch 16 for some, 4-block baselines)."""
+  for variant in ("matched", "smoke", "synthetic"):
     rows = {p.stem: configs.load_config(f"{p}:{variant}") for p in EXPERIMENTS}
     recipes = {json.dumps([c.optim.to_dict(), c.train.to_dict(), c.data.to_dict()],
                           sort_keys=True) for c in rows.values()}
@@ -107,14 +111,9 @@ def test_rows_share_one_recipe_and_one_size():
 
 
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
-def test_paper_defaults_follow_the_published_recipe(path):
-  c = configs.load_config(str(path))
-  assert (c.optim.lr, c.optim.b1, c.optim.b2, c.optim.weight_decay, c.optim.grad_clip) == (
-      5e-4, 0.9, 0.95, 1e-6, 1.0)
-  assert (c.train.steps, c.train.batch_size, c.train.dtype) == (50_000, 8, "bfloat16")
-  assert (c.optim.warmup_fraction, c.optim.init_lr, c.optim.end_lr) == (0.1, 1e-5, 1e-4)
-  assert c.model.backbone.d_model == 128 and c.model.center_len == 2000
-  assert path.read_text().count("seq2exp train --config experiments/") == 1  # the command
+def test_every_config_shows_its_command(path):
+  """(Its paper values: tests/config/test_paper_variants.py.)"""
+  assert path.read_text().count("seq2exp train --config experiments/") == 1
 
 
 def test_published_variants():
