@@ -39,6 +39,14 @@ RECIPE = {
     "fold": (11, "configs/config.yaml:55 train.single_CV: 11"),
 }
 
+# The model yamls' sizes (GeneExpBiMamba; Seq2Exp's BiMambaMIRNP).
+BIMAMBA_SIZE = {"d_model": (128, f"{BIMAMBA}:6 d_model: 128"),
+                "d_state": (16, f"{BIMAMBA}:22 ssm_cfg.d_state: 16"),
+                "center_len": (2000, f"{BIMAMBA}:9 center_len: 2000")}
+MIRNP_SIZE = {"kind": ("caduceus", f"{MIRNP}:2 BiMambaMIRNP (Caduceus blocks)"),
+              "d_model": (128, f"{MIRNP}:5 d_model: 128"),
+              "d_state": (16, f"{MIRNP}:98 ssm_cfg.d_state: 16"),
+              "center_len": (2000, f"{MIRNP}:8 center_len: 2000")}
 # Each row: its script's values and its model yaml's (field -> (value, source)).
 ROWS = {
     "mamba": {
@@ -75,28 +83,22 @@ ROWS = {
         "window": (200_000, "baselines.sh:79 dataset.seq_range=200_000"),
         "fold": (11, "baselines.sh:81 train.single_CV=11"),
         "kind": ("caduceus", "baselines.sh:77 model=gene_express_bi_mamba"),
-        "d_model": (128, f"{BIMAMBA}:6 d_model: 128"),
-        "d_state": (16, f"{BIMAMBA}:22 ssm_cfg.d_state: 16"),
-        "center_len": (2000, f"{BIMAMBA}:9 center_len: 2000"),
+        **BIMAMBA_SIZE,
     },
     "caduceus_signals": {  # sets neither seq_range nor single_CV: the recipe's apply
         "blocks": (4, "baselines.sh:97 model.config.n_layer=4"),
         "signals": (True, f"{BIMAMBA}:8 interact: concat"),
         "batch": (16, "baselines.sh:96 dataset.batch_size=16"),
         "kind": ("caduceus", "baselines.sh:95 model=gene_express_bi_mamba"),
-        "d_model": (128, f"{BIMAMBA}:6 d_model: 128"),
-        "d_state": (16, f"{BIMAMBA}:22 ssm_cfg.d_state: 16"),
-        "center_len": (2000, f"{BIMAMBA}:9 center_len: 2000"),
+        **BIMAMBA_SIZE,
     },
     "seq2exp_soft": {  # Seq2Exp.sh sets no batch: the recipe's 8
         "blocks": (4, f"{MIRNP}:6 enc_n_layer: 4"),
         "generator_blocks": (4, f"{MIRNP}:7 gen_n_layer: enc_n_layer"),
         "generator_signals": (False, f"{MIRNP}:15 gen_signal: False"),
         "fold": (11, "Seq2Exp.sh:17 train.single_CV=11"),
+        **MIRNP_SIZE,
         "kind": ("caduceus", "Seq2Exp.sh:20 model=gene_express_bimamba_MI_RNP"),
-        "d_model": (128, f"{MIRNP}:5 d_model: 128"),
-        "d_state": (16, f"{MIRNP}:98 ssm_cfg.d_state: 16"),
-        "center_len": (2000, f"{MIRNP}:8 center_len: 2000"),
         "kl_weight": (0.01, "Seq2Exp.sh:22 task.loss.kl_loss_weight=0.01"),
     },
     "seq2exp_hard": {
@@ -105,28 +107,20 @@ ROWS = {
         # GeneBiMambaMIRNP: `if gen_signal or enc_prd_ps: inputs_embeds = seq + signal`.
         "generator_signals": (True, "Seq2Exp.sh:50 model.config.enc_prd_ps=True"),
         "fold": (11, "Seq2Exp.sh:36 train.single_CV=11"),
+        **MIRNP_SIZE,
         "kind": ("caduceus", "Seq2Exp.sh:39 model=gene_express_bimamba_MI_RNP"),
-        "d_model": (128, f"{MIRNP}:5 d_model: 128"),
-        "d_state": (16, f"{MIRNP}:98 ssm_cfg.d_state: 16"),
-        "center_len": (2000, f"{MIRNP}:8 center_len: 2000"),
         "kl_weight": (0.01, "Seq2Exp.sh:41 task.loss.kl_loss_weight=0.01"),
     },
     # No script runs the two fixed-mask rows: options of the MI_RNP model on the recipe.
     "macs3_mask": {
         "blocks": (4, f"{MIRNP}:6 enc_n_layer: 4 (use_peak_mask, line 55)"),
         "generator_blocks": (None, "use_peak_mask builds no generator"),
-        "kind": ("caduceus", "BiMambaMIRNP"),
-        "d_model": (128, f"{MIRNP}:5 d_model: 128"),
-        "d_state": (16, f"{MIRNP}:98 ssm_cfg.d_state: 16"),
-        "center_len": (2000, f"{MIRNP}:8 center_len: 2000"),
+        **MIRNP_SIZE,
     },
     "seq2exp_retrain_top10": {
         "blocks": (4, f"{MIRNP}:6 enc_n_layer: 4 (use_mask_model, lines 61-63)"),
         "generator_blocks": (None, "the mask model is frozen, read from a checkpoint"),
-        "kind": ("caduceus", "BiMambaMIRNP"),
-        "d_model": (128, f"{MIRNP}:5 d_model: 128"),
-        "d_state": (16, f"{MIRNP}:98 ssm_cfg.d_state: 16"),
-        "center_len": (2000, f"{MIRNP}:8 center_len: 2000"),
+        **MIRNP_SIZE,
     },
 }
 # Our named options: no script of the original; every variant is their base row's.
