@@ -37,6 +37,10 @@ RNA_FEATURE_COLUMNS: tuple[str, ...] = (
     "UTR5LEN_log10zscore", "CDSLEN_log10zscore", "INTRONLEN_log10zscore",
     "UTR3LEN_log10zscore", "UTR5GC", "CDSGC", "UTR3GC", "ORFEXONDENSITY",
 )
+# The expression label a data set is built for (`build-data --target`): the CAGE counts
+# (the paper's target, log10(1 + x)) or the RNA-seq column `Actual_<cell>` (Xpresso's value,
+# already log-scale, used as stored, as the original's expr_type='RNA' and EPInformer do).
+TARGETS: tuple[str, ...] = ("cage", "rna")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +99,16 @@ class GeneExpLayout:
   @property
   def cage_column(self) -> str:
     return f"{self.cell_type}_CAGE_128*3_sum"
+
+  @property
+  def rna_column(self) -> str:
+    return f"Actual_{self.cell_type}"
+
+  def target_column(self, target: str = "cage") -> str:
+    """The expression CSV's column of `target` (a name in TARGETS)."""
+    if target not in TARGETS:
+      raise InputError(f"unknown target {target!r}: expected one of {list(TARGETS)}")
+    return self.cage_column if target == "cage" else self.rna_column
 
   # Masks. The published set ships pickles; we read BED files by default and convert the
   # pickles only on explicit opt-in (they execute code when loaded).

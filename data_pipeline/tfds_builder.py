@@ -9,7 +9,9 @@ writes array_record files, which build and read without TensorFlow:
   builder.download_and_prepare(download_config=DOWNLOAD_CONFIG)
   tfds.builder_from_directory(builder.data_dir).as_data_source()["train"][0]
 
-Splits train/valid/test come from one fold of the fold CSV (default 11). `build_atomically`
+Splits train/valid/test come from one fold of the fold CSV (default 11), the target from
+the CAGE column (default) or the RNA-seq one (`target='rna'`, name suffix `_rna`; the
+metadata records which: keys `target`, `target_column`). `build_atomically`
 builds into a sibling temp directory; the data set path (`.../geneexp/<config>/1.0.0`) is
 a symlink to the complete build `.1.0.0-v<id>` beside it, swapped by one atomic rename, so a
 failed or killed rebuild never leaves a half-written data set nor a moment without one, and
@@ -37,7 +39,7 @@ import tensorflow_datasets as tfds
 from data_pipeline.errors import InputError
 from data_pipeline import io
 from data_pipeline.batch import NUM_RNA_FEATURES, NUM_SIGNALS
-from data_pipeline.layout import CELL_FILES, GeneExpLayout
+from data_pipeline.layout import CELL_FILES, TARGETS, GeneExpLayout
 from data_pipeline.peaks import load_peaks
 from data_pipeline.readers.tables import SPLITS, Gene, load_genes
 from data_pipeline.readers.window import WindowReader, check_window_length
@@ -45,6 +47,7 @@ from data_pipeline.readers.window import WindowReader, check_window_length
 log = logging.getLogger(__name__)
 
 DEFAULT_FOLD = 11
+DEFAULT_TARGET = "cage"
 # No statistics pass: it would need TensorFlow and re-reads every example.
 DOWNLOAD_CONFIG = tfds.download.DownloadConfig(
     compute_stats=tfds.download.ComputeStatsMode.SKIP)
@@ -52,38 +55,49 @@ DOWNLOAD_CONFIG = tfds.download.DownloadConfig(
 
 @dataclasses.dataclass
 class GeneExpConfig(tfds.core.BuilderConfig):
-  """One cell type, window length and fold; `with_truth` for synthetic data sets."""
+  """One cell type, window length, fold and target ('cage' or 'rna'); `with_truth` for
+  synthetic data sets."""
 
   cell_type: str = "K562"
   window: int = 200_000
   fold: int | str = DEFAULT_FOLD
   with_truth: bool = False
+  target: str = DEFAULT_TARGET
 
 
-def config_name(cell_type: str, window: int, fold: int | str = DEFAULT_FOLD) -> str:
+def config_name(cell_type: str, window: int, fold: int | str = DEFAULT_FOLD,
+                target: str = DEFAULT_TARGET) -> str:
+  """`<cell>_<window>[_fold<k>][_rna]`: the default fold (11) and target (cage) unnamed."""
   name = f"{cell_type.lower()}_{window}"
-  return name if str(fold) == str(DEFAULT_FOLD) else f"{name}_fold{fold}"
+  name = name if str(fold) == str(DEFAULT_FOLD) else f"{name}_fold{fold}"
+  return name if target == DEFAULT_TARGET else f"{name}_{target}"
 
 
 def make_config(cell_type: str, window: int, fold: int | str = DEFAULT_FOLD,
-                with_truth: bool = False) -> GeneExpConfig:
+                with_truth: bool = False, target: str = DEFAULT_TARGET,
+                name: str | None = None) -> GeneExpConfig:
+  """The config of one data set; `name` (default `config_name`) names its directory."""
   if cell_type not in CELL_FILES:
     raise InputError(f"unknown cell type {cell_type!r}: expected one of {sorted(CELL_FILES)}")
+  if target not in TARGETS:
+    raise InputError(f"unknown target {target!r}: expected one of {list(TARGETS)}")
   check_window_length(window)
+  label = "log10(1 + CAGE)" if target == "cage" else "RNA-seq (Actual_<cell>, as stored)"
   return GeneExpConfig(
-      name=config_name(cell_type, window, fold), cell_type=cell_type, window=window,
-      fold=fold, with_truth=with_truth,
-      description=f"{cell_type}, {window} bp windows centred on the TSS, fold_{fold} split"
-                  + (", synthetic with ground truth" if with_truth else ""))
+      name=name or config_name(cell_type, window, fold, target), cell_type=cell_type,
+      window=window, fold=fold, with_truth=with_truth, target=target,
+      description=f"{cell_type}, {window} bp windows centred on the TSS, fold_{fold} split, "
+                  f"target {label}" + (", synthetic with ground truth" if with_truth else ""))
 
 
 def config_from_name(name: str, data_dir: str | os.PathLike | None) -> GeneExpConfig:
-  """Parses `<cell>_<window>[_fold<k>]`; `with_truth` from the prepared files if present."""
-  m = re.fullmatch(r"([a-z0-9]+)_(\d+)(?:_fold(\w+))?", name)
+  """Parses `<cell>_<window>[_fold<k>][_rna]` (the config keeps `name`, so `_fold11` names
+  fold 11 too); `with_truth` from the prepared files if present."""
+  m = re.fullmatch(r"([a-z0-9]+)_(\d+)(?:_fold([a-z0-9]+))?(?:_(rna))?", name)
   cells = {c.lower(): c for c in CELL_FILES}
   if m is None or m.group(1) not in cells:
-    raise InputError(f"GeneExp config {name!r}: expected <cell>_<window>[_fold<k>] with cell "
-                     f"in {sorted(cells)}")
+    raise InputError(f"GeneExp config {name!r}: expected <cell>_<window>[_fold<k>][_rna] "
+                     f"with cell in {sorted(cells)}")
   fold = m.group(3) or DEFAULT_FOLD
   fold = int(fold) if str(fold).isdigit() else fold
   with_truth = False
@@ -91,7 +105,8 @@ def config_from_name(name: str, data_dir: str | os.PathLike | None) -> GeneExpCo
     stored = pathlib.Path(data_dir) / GeneExp.name / name / str(GeneExp.VERSION)
     features_json = stored / "features.json"
     with_truth = features_json.is_file() and '"truth"' in features_json.read_text()
-  return make_config(cells[m.group(1)], int(m.group(2)), fold, with_truth)
+  return make_config(cells[m.group(1)], int(m.group(2)), fold, with_truth,
+                     m.group(4) or DEFAULT_TARGET, name=name)
 
 
 def features(window: int, with_truth: bool) -> tfds.features.FeaturesDict:
@@ -108,7 +123,7 @@ def features(window: int, with_truth: bool) -> tfds.features.FeaturesDict:
       "includelist": per_base(np.bool_),
       "peaks": per_base(np.bool_),  # MACS3 bdgpeakcall on DNase
       "rna_feat": tfds.features.Tensor(shape=(NUM_RNA_FEATURES,), dtype=np.float32),
-      "target": tfds.features.Scalar(dtype=np.float32),  # log10(1 + CAGE)
+      "target": tfds.features.Scalar(dtype=np.float32),  # log10(1 + CAGE), or RNA-seq
       "ensid": tfds.features.Text(),
       "chrom": tfds.features.Text(),
       "tss": tfds.features.Scalar(dtype=np.int64),
@@ -166,8 +181,10 @@ class GeneExp(tfds.core.GeneratorBasedBuilder):
       raise ValueError("GeneExp needs data_root= and peaks_bed= to build the data set")
     cfg = self.builder_config
     layout = GeneExpLayout(self._data_root, cfg.cell_type)
-    genes = load_genes(layout, cfg.fold)
+    genes = load_genes(layout, cfg.fold, cfg.target)
     self.info.metadata[io.CHROM_LENGTHS_KEY] = io.read_chrom_lengths(layout.chr_length_json)
+    self.info.metadata.update(target=cfg.target, target_column=layout.target_column(cfg.target),
+                              fold=str(cfg.fold))
     reader = WindowReader(layout, cfg.window, peaks=load_peaks(self._peaks_bed),
                           allow_pickle=self._allow_pickle, with_truth=cfg.with_truth)
     # Check every gene before writing anything: bad input fails fast and whole.

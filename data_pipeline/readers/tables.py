@@ -1,5 +1,5 @@
-"""The per-gene tables (docs/data.md): fold CSV, expression CSV (mRNA features + CAGE) and the ABC
-gene table, joined into one `Gene` per example.
+"""The per-gene tables (docs/data.md): fold CSV, expression CSV (mRNA features + the CAGE or
+RNA-seq label) and the ABC gene table, joined into one `Gene` per example.
 
 Every reader checks its header, the number of fields of each row, numbers and duplicates,
 and names the file, the row (1-based, header = row 1) and the column in its error message.
@@ -16,7 +16,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from data_pipeline.layout import RNA_FEATURE_COLUMNS, GeneExpLayout
+from data_pipeline.layout import RNA_FEATURE_COLUMNS, TARGETS, GeneExpLayout
 from data_pipeline.errors import DataFormatError, MissingInputError
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class Gene:
 
   rna_feat: float32 (F,) = the 8 mRNA features (RNA_FEATURE_COLUMNS order) then promoter
     activity sqrt(H3K27ac.RPM.TSS1Kb * DHS.RPM.TSS1Kb).
-  target: log10(1 + CAGE).
+  target: log10(1 + CAGE), or with target 'rna' the stored Actual_<cell> (see read_target).
   """
 
   ensid: str
@@ -60,11 +60,11 @@ def chrom_name(chrom: str) -> str:
 
 
 def _rows(path: pathlib.Path, delimiter: str, required: Sequence[str],
-          what: str) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
+          what: str, hint: str = "") -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
   """Opens a delimited table; returns its header and an iterator of (row number, row dict).
 
   Row numbers are 1-based file lines (header = 1). Rows with the wrong number of fields are
-  errors; blank lines are skipped.
+  errors; blank lines are skipped. `hint` ends the message of a missing column.
   """
   if not path.is_file():
     raise MissingInputError(f"{path}: {what} not found")
@@ -78,7 +78,7 @@ def _rows(path: pathlib.Path, delimiter: str, required: Sequence[str],
   missing = [c for c in required if c not in header]
   if missing:
     f.close()
-    raise DataFormatError(f"{path}: header lacks column(s) {missing}; it has {header}")
+    raise DataFormatError(f"{path}: header lacks column(s) {missing}{hint}; it has {header}")
 
   def rows():
     with f:
@@ -163,19 +163,31 @@ def read_rna_features(path: str | pathlib.Path) -> dict[str, np.ndarray]:
   return out
 
 
-def read_cage(path: str | pathlib.Path, column: str) -> dict[str, float]:
-  """Reads one CAGE label column of the expression CSV -> {ensid: CAGE >= 0}."""
+def read_target(path: str | pathlib.Path, column: str, target: str = "cage"
+                ) -> dict[str, float]:
+  """Reads one label column of the expression CSV -> {ensid: the model's target}.
+
+  target 'cage': a non-negative count (`<cell>_CAGE_128*3_sum`), returned as log10(1 + x);
+  'rna': `Actual_<cell>`, Xpresso's RNA-seq value, already log-scale (it may be negative),
+  returned as stored, as the original's expr_type='RNA' and EPInformer read it.
+  """
+  if target not in TARGETS:
+    raise DataFormatError(f"unknown target {target!r}: expected one of {list(TARGETS)}")
   path = pathlib.Path(path)
-  header, rows = _rows(path, ",", (column,), "expression CSV")
+  header, rows = _rows(path, ",", (column,), "expression CSV",
+                       hint=f" (the {target.upper()} label --target {target} reads)")
   id_col = _id_column(path, header, _ID_COLUMNS)
   out: dict[str, float] = {}
   for line, row in rows:
     ensid = _new_id(path, line, row[id_col], out)
     x = _float(path, line, column, row[column])
+    if target == "rna":
+      out[ensid] = x
+      continue
     if x < 0:
       raise DataFormatError(f"{path}: row {line}, column {column!r}: {x} < 0, expected a "
                             "non-negative CAGE count")
-    out[ensid] = x
+    out[ensid] = float(np.log10(1.0 + x))
   return out
 
 
@@ -214,15 +226,17 @@ class GeneSplits:
   skipped: dict[str, int]
 
 
-def load_genes(layout: GeneExpLayout, fold: int | str = 11) -> GeneSplits:
-  """Joins fold CSV, expression CSV and gene table into the genes of train/valid/test.
+def load_genes(layout: GeneExpLayout, fold: int | str = 11, target: str = "cage"
+               ) -> GeneSplits:
+  """Joins fold CSV, expression CSV and gene table into the genes of train/valid/test, with
+  `target` ('cage' or 'rna', see read_target) as each gene's label.
 
   A fold-CSV gene absent from the gene table or the expression CSV, or whose chromosome
   disagrees between them, is skipped; the counts are logged and returned.
   """
   folds = read_fold_csv(layout.fold_csv, fold)
   features = read_rna_features(layout.expression_csv)
-  cage = read_cage(layout.expression_csv, layout.cage_column)
+  labels = read_target(layout.expression_csv, layout.target_column(target), target)
   table = read_gene_table(layout.gene_table)
   splits: dict[str, list[Gene]] = {s: [] for s in SPLITS}
   skipped = {"not_in_gene_table": 0, "not_in_expression_csv": 0, "chrom_mismatch": 0}
@@ -239,7 +253,7 @@ def load_genes(layout: GeneExpLayout, fold: int | str = 11) -> GeneSplits:
       continue
     rna_feat = np.append(features[ensid], np.float32(row.promoter_activity))
     splits[split].append(Gene(ensid, row.chrom, row.tss, row.strand,
-                              rna_feat.astype(np.float32), float(np.log10(1.0 + cage[ensid]))))
+                              rna_feat.astype(np.float32), labels[ensid]))
   for reason, count in skipped.items():
     if count:
       log.warning("skipped %d gene(s) of %s: %s", count, layout.fold_csv,
