@@ -22,11 +22,12 @@ def _mean_std(values: list[float]) -> str:
 
 
 def table(results: dict[str, list[dict[str, Any]]], with_mask: bool,
-          extra_rows: dict[str, dict[str, str]] | None = None) -> str:
-  """Markdown: one row per experiment, mean ± std (sample std) over its seeds; extra_rows
-  {label: {metric key: text}} adds reference rows (e.g. the noise ceiling's Pearson)."""
+          extra_rows: dict[str, dict[str, str]] | None = None, count: str = "seeds") -> str:
+  """Markdown: one row per experiment, mean ± std (sample std) over its runs (`count` names
+  them: seeds, or folds); extra_rows {label: {metric key: text}} adds reference rows (e.g.
+  the noise ceiling's Pearson)."""
   cols = METRICS + (MASK_METRICS if with_mask else ())
-  lines = ["| Method | seeds | " + " | ".join(c[1] for c in cols) + " |",
+  lines = [f"| Method | {count} | " + " | ".join(c[1] for c in cols) + " |",
            "|---|---:|" + "---:|" * len(cols)]
   for name, runs in results.items():
     cells = [_mean_std([r.get(k) for r in runs]) for k, _ in cols]

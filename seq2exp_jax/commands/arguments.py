@@ -46,6 +46,27 @@ def comma_list(text: str) -> list[str]:
   return items
 
 
+FOLDS = range(1, 13)  # the leave-chromosome-out folds of the fold CSV (fold_1 .. fold_12)
+
+
+def fold_list(text: str) -> list[int]:
+  """`1-12`, `1,3,11` or `1-3,11` -> sorted distinct folds, each in 1..12."""
+  folds: set[int] = set()
+  for item in text.split(","):
+    first, dash, last = item.strip().partition("-")
+    try:
+      low, high = int(first), int(last if dash else first)
+    except ValueError:
+      raise argparse.ArgumentTypeError(
+          f"{text!r}: expected folds as a range or list, e.g. 1-12 or 1,3,11") from None
+    if low > high or low not in FOLDS or high not in FOLDS:
+      raise argparse.ArgumentTypeError(
+          f"{text!r}: {item.strip()!r} is not a fold or an increasing range of folds in "
+          f"{FOLDS.start}..{FOLDS.stop - 1} (the fold CSV's fold_1 .. fold_12)")
+    folds.update(range(low, high + 1))
+  return sorted(folds)
+
+
 def existing_dir(text: str) -> pathlib.Path:
   """A directory that must exist (a workdir to read, a prepared data set)."""
   path = pathlib.Path(text)

@@ -78,11 +78,14 @@ class SplitMetrics:
     return metrics
 
 
-def evaluate(eval_step: EvalStep, params: Any, loader: ShardedLoader, center_len: int
-             ) -> dict[str, float]:
-  """Metrics of `params` on every example of `loader` (an `eval_loader`)."""
+def evaluate(eval_step: EvalStep, params: Any, loader: ShardedLoader, center_len: int,
+             on_batch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, float]:
+  """Metrics of `params` on every example of `loader` (an `eval_loader`); `on_batch` sees
+  each host batch of `batches` (e.g. to keep the per-gene predictions)."""
   metrics = SplitMetrics(center_len)
   keep = ("truth",) if "truth" in loader.source[0] else ()
   for host in batches(eval_step, params, loader, keep=keep):
     metrics.update(host)
+    if on_batch is not None:
+      on_batch(host)
   return metrics.compute()
