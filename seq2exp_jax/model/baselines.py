@@ -26,7 +26,7 @@ from seq2exp_jax.model.ssm_config import SSMConfig
 
 class GeneExpModel(nn.Module):
   """Backbone + expression head. `use_signals=False` reads DNA only. `pool`,
-  `signal_transform` and `motif_stem` as Seq2Exp's ("centre+contact" and "centre+abc"
+  `signal_transform`, `motif_stem` and `use_rna_feat` as Seq2Exp's ("centre+contact" and "centre+abc"
   weight the hidden states by Hi-C contact alone): the options a Seq2Exp gets, so no row wins by its
   head, its input scaling or its DNA stem."""
 
@@ -38,6 +38,7 @@ class GeneExpModel(nn.Module):
   contact_track: int = 2
   signal_transform: str = "none"
   motif_stem: int = 0
+  use_rna_feat: bool = True  # the original's useRNAFeat
 
   def __post_init__(self):
     if self.n_layer < 1 or self.center_len < 1:
@@ -46,6 +47,11 @@ class GeneExpModel(nn.Module):
     if self.pool not in POOLS:
       raise ValueError(f"GeneExpModel: pool={self.pool!r}: expected one of {POOLS}")
     super().__post_init__()
+
+  @property
+  def extra_inputs(self) -> tuple[str, ...]:
+    """Batch fields beyond dna, signals, rna_feat and blacklist: none."""
+    return ()
 
   @nn.compact
   def __call__(self, dna: Float[Array, "B L 4"], signals: Float[Array, "B L S"],
@@ -66,5 +72,6 @@ class GeneExpModel(nn.Module):
     hidden = build_backbone(c, self.n_layer, c.kind)(x)
     pooled = WindowPool(self.pool, self.center_len, self.contact_track, name="pool")(
         hidden, signals, None)
-    return ModelOutput.unmasked(ExpressionHead(c.d_model, dtype=c.dtype, name="pToExpr")(
-        pooled, rna_feat))
+    head = ExpressionHead(c.d_model, dtype=c.dtype, use_rna_feat=self.use_rna_feat,
+                          name="pToExpr")
+    return ModelOutput.unmasked(head(pooled, rna_feat))

@@ -104,3 +104,48 @@ def marginal_concentrations(marginal_mean: float, marginal_scale: float) -> tupl
   """
   m, s = np.float32(marginal_mean), np.float32(marginal_scale)
   return float(np.float32(1.0) * s), float((np.float32(1.0) - m) / m * s)
+
+
+def gumbel_straight_through(key: PRNGKeyArray | None, logits: Float[Array, "*shape 2"],
+                            temperature: float = 1.0) -> Float[Array, "*shape"]:
+  """The original's `F.gumbel_softmax(logits, tau, hard=True)[..., 1]` (its mask when
+  `post_sample=False`): with `key`, y = softmax((logits + Gumbel noise) / tau) and the value
+  is 1.0 where y's argmax is column 1, else 0.0, exactly, with the gradient of y[..., 1];
+  without `key` (evaluation) the noise-free argmax, logits[..., 1] > logits[..., 0].
+
+  Written as `hard + (soft - stop_gradient(soft))`, whose forward value is `hard` exactly
+  (the original's `hard - soft.detach() + soft` can round off 0/1).
+  """
+  logits = jnp.asarray(logits, jnp.float32)
+  if key is None:
+    return (logits[..., 1] > logits[..., 0]).astype(jnp.float32)
+  noisy = (logits + jax.random.gumbel(key, logits.shape, jnp.float32)) / temperature
+  soft = jax.nn.softmax(noisy, axis=-1)[..., 1]
+  hard = (jnp.argmax(noisy, axis=-1) == 1).astype(jnp.float32)
+  return hard + (soft - jax.lax.stop_gradient(soft))
+
+
+def smooth_max(mask: Float[Array, "B L"], window: int) -> Float[Array, "B L"]:
+  """The original's `smooth_max` (its `pool_mask`): the max over a centred window of odd
+  width `window` (stride 1, edges padded with -inf), so a selected run grows by
+  (window - 1) / 2 positions on each side."""
+  if window < 1 or window % 2 == 0:
+    raise ValueError(f"smooth_max: window {window}: expected an odd width >= 1")
+  pad = (window - 1) // 2
+  return jax.lax.reduce_window(jnp.asarray(mask, jnp.float32), -jnp.inf, jax.lax.max,
+                               (1, window), (1, 1), ((0, 0), (pad, pad)))
+
+
+def top_k_mask(soft: Float[Array, "B L"], fraction: float, keep_values: bool = False
+               ) -> Float[Array, "B L"]:
+  """The original's test-time `test_top` mask: exactly k = int(L * fraction) positions per
+  row, those of largest `soft` (ties broken by position, as a top-k does), set to 1.0, or
+  to their `soft` value with `keep_values` (`test_top_soft`); every other position 0."""
+  soft = jnp.asarray(soft, jnp.float32)
+  k = int(soft.shape[1] * fraction)
+  if k == 0:
+    return jnp.zeros_like(soft)
+  _, index = jax.lax.top_k(soft, k)
+  rows = jnp.arange(soft.shape[0])[:, None]
+  values = soft[rows, index] if keep_values else jnp.ones(index.shape, jnp.float32)
+  return jnp.zeros_like(soft).at[rows, index].set(values)

@@ -1,7 +1,8 @@
 """The expression head every model shares.
 
 Pooled promoter embedding (D) -> concat mRNA features (F) -> MLP (D + F -> D -> D -> 1,
-ReLU). Params `pToExpr/dense_{0,1,2}` (PyTorch `pToExpr.{0,2,4}`).
+ReLU). Params `pToExpr/dense_{0,1,2}` (PyTorch `pToExpr.{0,2,4}`). `use_rna_feat=False`
+(the original's `useRNAFeat=False`) reads the pooled embedding alone (D -> D -> D -> 1).
 """
 
 from __future__ import annotations
@@ -22,12 +23,15 @@ class ExpressionHead(nn.Module):
 
   d_model: int
   dtype: Dtype = jnp.float32
+  use_rna_feat: bool = True
 
   @nn.compact
   def __call__(self, pooled: Float[Array, "B D"], rna_feat: Float[Array, "B F"]
                ) -> Float[Array, "B"]:
     """Returns the prediction, float32. Sows the MLP's input as intermediate `p_embed`."""
-    x = jnp.concatenate([pooled.astype(jnp.float32), rna_feat.astype(jnp.float32)], axis=-1)
+    x = pooled.astype(jnp.float32)
+    if self.use_rna_feat:
+      x = jnp.concatenate([x, rna_feat.astype(jnp.float32)], axis=-1)
     self.sow("intermediates", "p_embed", x)
     dense = lambda n, name: nn.Dense(n, dtype=self.dtype, kernel_init=torch_linear_init(),  # noqa: E731
                                      bias_init=nn.initializers.zeros, name=name)

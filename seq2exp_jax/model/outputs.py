@@ -12,15 +12,19 @@ from jaxtyping import Array, Float, Int
 class MaskDistribution:
   """The Beta distributions behind a learned mask, per position.
 
-  post_alpha, post_beta: the generator's Beta; prior_alpha (per track) and prior_beta (one
-  per track, the same at every position): the signals' Betas; z_alpha, z_beta: their
-  combination, the distribution the mask is drawn from.
+  post_alpha, post_beta: the generator's Beta (Kumaraswamy with post_dist='kuma');
+  prior_alpha (per prior track T: the signal tracks the prior reads, then the include list
+  when it is a prior) and prior_beta (one per track, the same at every position): the
+  prior's Betas, mixed with weights prior_mix (summing to 1); z_alpha, z_beta: the
+  distribution the mask is drawn from (their combination, or without decouple_x the
+  generator's own).
   """
 
   post_alpha: Float[Array, "B L"]
   post_beta: Float[Array, "B L"]
-  prior_alpha: Float[Array, "B L S"]
-  prior_beta: Float[Array, "S"]
+  prior_alpha: Float[Array, "B L T"]
+  prior_beta: Float[Array, "T"]
+  prior_mix: Float[Array, "T"]
   z_alpha: Float[Array, "B L"]
   z_beta: Float[Array, "B L"]
 

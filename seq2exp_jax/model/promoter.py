@@ -36,11 +36,15 @@ def promoter_mean(hidden: Float[Array, "B L D"], center_len: int) -> Float[Array
 
 
 def apply_region_rules(mask: Float[Array, "B L"], blacklist: Bool[Array, "B L"] | None,
-                       center_len: int) -> Float[Array, "B L"]:
-  """Blacklisted positions -> 0, then the promoter -> 1 (the promoter wins); float32."""
+                       center_len: int, includelist: Bool[Array, "B L"] | None = None
+                       ) -> Float[Array, "B L"]:
+  """Blacklisted positions -> 0, then the include list's -> 1 when given (the original's
+  hard include list), then the promoter -> 1 (the promoter wins); float32."""
   mask = mask.astype(jnp.float32)
   if blacklist is not None:
     mask = jnp.where(blacklist, 0.0, mask)
+  if includelist is not None:
+    mask = jnp.where(includelist, 1.0, mask)
   return jnp.where(jnp.asarray(promoter_positions(mask.shape[1], center_len))[None], 1.0,
                    mask)
 

@@ -39,6 +39,7 @@ from seq2exp_jax.model.pooling import POOLS, WindowPool
 from seq2exp_jax.model.promoter import apply_region_rules
 from seq2exp_jax.model.ssm_config import SSMConfig
 
+INCLUDE_LISTS = ("none", "hard", "prior")
 
 
 class Seq2Exp(nn.Module):
@@ -70,6 +71,16 @@ class Seq2Exp(nn.Module):
     motif_stem: 0 (the original) or the width K of a convolution over the one-hot DNA added
       to e_seq (D filters, `motif_stem` bp, centred): one filter can score a whole motif
       unit (the synthetic grammar's GATA1 + 4 bp + KLF1 spans 23 bp).
+    The original's input options (docs/method.md, "Options of the original"):
+    use_signals: False is the original's `interact='no_signal'`: no signal Linear, the
+      generator and the predictor read e_seq alone (the prior still reads the signals).
+    use_rna_feat: False is `useRNAFeat=False`: the head reads the pooled embedding alone.
+    include_list: "none"; "hard" (`use_include_list` with `mask_region_hard`): the include
+      list's positions are set to 1 after the blacklist's to 0; "prior" (`mask_region_hard=
+      False`): the include list is one more track of the bottleneck's prior. Both need the
+      call's `includelist`.
+    merge_peak_mask: the signals are zeroed outside the MACS3 peaks (the call's `peaks`)
+      before anything reads them (`merge_peak_mask`).
   """
 
   backbone: BackboneConfig = SSMConfig(init_n_layer=64)
@@ -87,6 +98,10 @@ class Seq2Exp(nn.Module):
   contact_track: int = 2
   signal_transform: str = "none"
   motif_stem: int = 0
+  use_signals: bool = True
+  use_rna_feat: bool = True
+  include_list: str = "none"
+  merge_peak_mask: bool = False
 
   def __post_init__(self):
     learned = self.bottleneck is not None
@@ -101,9 +116,16 @@ class Seq2Exp(nn.Module):
         (not self.share_generator or self.n_enc_layer == self.n_gen_layer,
          f"share_generator=True: the predictor is the generator, so n_enc_layer="
          f"{self.n_enc_layer} must equal n_gen_layer={self.n_gen_layer}"),
-        (not self.pack_selected or not learned or self.bottleneck.hard,
-         "pack_selected=True with a soft learned mask (bottleneck.hard=False) would pack "
-         "only the positions whose mask is exactly 1, the promoter"),
+        (not self.pack_selected or not learned or self.bottleneck.binary,
+         "pack_selected=True with a soft learned mask (bottleneck.hard=False, or "
+         "test_top_soft) would pack only the positions whose mask is exactly 1, the "
+         "promoter"),
+        (self.include_list in INCLUDE_LISTS,
+         f"include_list={self.include_list!r}: expected one of {INCLUDE_LISTS}"),
+        (self.include_list != "prior" or learned,
+         "include_list='prior' is a track of the learned mask's prior: it needs a bottleneck"),
+        (self.use_signals or self.pool == "centre",
+         f"pool={self.pool!r} reads the Hi-C track: it needs use_signals=True"),
         (not self.pack_selected or self.center_len % 2 == 0,
          f"pack_selected=True needs an even center_len (got {self.center_len})"),
         (self.seq_range is None or self.pos_enc,
@@ -124,11 +146,18 @@ class Seq2Exp(nn.Module):
       raise ValueError("Seq2Exp: " + "; ".join(problems))
     super().__post_init__()
 
+  @property
+  def extra_inputs(self) -> tuple[str, ...]:
+    """The Batch fields beyond dna, signals, rna_feat and blacklist that a call needs."""
+    return (("includelist",) if self.include_list != "none" else ()) + (
+        ("peaks",) if self.merge_peak_mask else ())
+
   @nn.compact
   def __call__(self, dna: Float[Array, "B L 4"], signals: Float[Array, "B L S"],
                rna_feat: Float[Array, "B F"], blacklist: Bool[Array, "B L"] | None = None, *,
                train: bool = False, mask: Float[Array, "B L"] | None = None,
-               capacity: int | None = None) -> ModelOutput:
+               capacity: int | None = None, includelist: Bool[Array, "B L"] | None = None,
+               peaks: Bool[Array, "B L"] | None = None) -> ModelOutput:
     """Forward pass.
 
     Args:
@@ -138,6 +167,8 @@ class Seq2Exp(nn.Module):
         mask.
       mask: the fixed mask, exactly when `bottleneck` is None.
       capacity: overrides the packed length.
+      includelist, peaks: the include list and the MACS3 peaks, read only by the
+        include_list and merge_peak_mask options (which need them).
     """
     c = self.backbone
     length = dna.shape[1]
@@ -145,6 +176,13 @@ class Seq2Exp(nn.Module):
       raise ValueError("Seq2Exp: a fixed mask is given exactly when bottleneck is None (got "
                        f"mask={'None' if mask is None else 'an array'}, bottleneck="
                        f"{'None' if self.bottleneck is None else 'BetaMask'})")
+    for option, needed, given in (("include_list", self.include_list != "none", includelist),
+                                  ("merge_peak_mask", self.merge_peak_mask, peaks)):
+      if needed and given is None:
+        raise ValueError(f"Seq2Exp: {option} needs the call's "
+                         f"{'includelist' if option == 'include_list' else 'peaks'}")
+    if self.merge_peak_mask:
+      signals = signals * peaks[..., None].astype(signals.dtype)
     e_seq = input_dense(c.d_model, c.dtype, "seq_input_layer")(dna)
     if self.motif_stem:
       e_seq = e_seq + nn.Conv(c.d_model, (self.motif_stem,), padding="SAME", dtype=c.dtype,
@@ -156,9 +194,10 @@ class Seq2Exp(nn.Module):
                          f"(seq_range={rows})")
       pos = self.param("pos_emb", nn.initializers.zeros, (rows, c.d_model))
       e_seq = e_seq + pos[:length].astype(c.dtype)
-    e_sig = input_dense(c.d_model, c.dtype, "signal_input_layer")(
-        transform_signals(signals, self.signal_transform, self.contact_track))
-    predictor_in = e_seq + e_sig
+    predictor_in = e_seq
+    if self.use_signals:
+      predictor_in = e_seq + input_dense(c.d_model, c.dtype, "signal_input_layer")(
+          transform_signals(signals, self.signal_transform, self.contact_track))
 
     generator = None
     kl = jnp.zeros((), jnp.float32)
@@ -171,8 +210,11 @@ class Seq2Exp(nn.Module):
       logits = input_dense(2, jnp.float32, "mask_output")(hidden.astype(jnp.float32))
       self.sow("intermediates", "mask_logits", logits)
       key = self.make_rng("mask") if train else None
-      mask, kl, distribution = self.bottleneck(logits, signals, key=key)
-    mask = apply_region_rules(mask, blacklist, self.center_len)
+      mask, kl, distribution = self.bottleneck(
+          logits, signals, key=key,
+          includelist=includelist if self.include_list == "prior" else None)
+    mask = apply_region_rules(mask, blacklist, self.center_len,
+                              includelist if self.include_list == "hard" else None)
 
     encoder = generator if self.share_generator else build_backbone(
         c, self.n_enc_layer, "encoder")
@@ -185,7 +227,8 @@ class Seq2Exp(nn.Module):
       hidden = encoder(predictor_in * mask[..., None].astype(c.dtype))
       pooled = WindowPool(self.pool, self.center_len, self.contact_track, name="pool")(
           hidden, signals, mask)
-    prediction = ExpressionHead(c.d_model, dtype=c.dtype, name="pToExpr")(pooled, rna_feat)
+    prediction = ExpressionHead(c.d_model, dtype=c.dtype, use_rna_feat=self.use_rna_feat,
+                                name="pToExpr")(pooled, rna_feat)
     return ModelOutput(prediction=prediction, mask=mask, kl=kl,
                        continuity=continuity_loss(mask), overflow=overflow,
                        distribution=distribution)

@@ -21,31 +21,14 @@ import jax.numpy as jnp
 import numpy as np
 import zipfile
 
-from data_pipeline.errors import ConfigError, DataFormatError, MissingInputError
+from data_pipeline.errors import DataFormatError, MissingInputError
 from data_pipeline.batch import DNA_CHANNELS, NUM_RNA_FEATURES, NUM_SIGNALS
-from seq2exp_jax.model.baselines import GeneExpModel
-from seq2exp_jax.model.beta_mask import BetaMask
 from seq2exp_jax.model.caduceus import Caduceus
 from seq2exp_jax.model.losses import smooth_l1
 from seq2exp_jax.model.mamba import BiMamba, Mamba
 from seq2exp_jax.model.seq2exp import Seq2Exp
-from seq2exp_jax.model.ssm_config import SSMConfig
-from seq2exp_jax.torch_port import convert
-
-# Options of the original Seq2Exp config that our port implements only at these values.
-SEQ2EXP_FIXED_OPTIONS: dict[str, Any] = {
-    "post_dist": "beta", "post_sample": True, "decouple_x": True, "prior_signal": "all",
-    "use_include_list": False, "use_bio_mask": False, "use_peak_mask": False,
-    "merge_peak_mask": False, "use_gumbel": False, "test_top": False, "test_top_soft": False,
-    "use_mask_model": False, "interact": "concat", "only_x_sig": False,
-    "node_merge_mask": False, "pool_mask": 0, "merge_mask": 0, "useRNAFeat": True,
-    "rms_norm": True, "bidirectional": True, "bidirectional_strategy": "add",
-    "bidirectional_weight_tie": True, "rcps": False, "pretrained_model": False,
-}
-
-
-class UnsupportedConfig(ConfigError):
-  """The original's configuration uses an option this port does not implement."""
+from seq2exp_jax.torch_port import convert, options
+from seq2exp_jax.torch_port.options import UnsupportedConfig  # noqa: F401  (re-exported)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,85 +46,20 @@ class ReferenceModel:
   kl_weight: float = 0.0
 
 
-def _ssm_config(ssm_cfg: Mapping[str, Any], d_model: int, **fields: Any) -> SSMConfig:
-  """Our SSMConfig for the original's `ssm_cfg` (mamba-ssm Mamba keyword arguments)."""
-  dt_rank = ssm_cfg.get("dt_rank", "auto")
-  if ssm_cfg.get("dt_init", "random") != "random" or ssm_cfg.get("bias", False) \
-      or not ssm_cfg.get("conv_bias", True):
-    raise UnsupportedConfig(f"ssm_cfg {dict(ssm_cfg)}: only dt_init='random', bias=False, "
-                            "conv_bias=True are implemented")
-  return SSMConfig(d_model=d_model, d_state=ssm_cfg.get("d_state", 16),
-                   d_conv=ssm_cfg.get("d_conv", 4), expand=ssm_cfg.get("expand", 2),
-                   dt_rank=None if dt_rank == "auto" else int(dt_rank),
-                   dt_min=ssm_cfg.get("dt_min", 1e-3), dt_max=ssm_cfg.get("dt_max", 0.1),
-                   dt_init_floor=ssm_cfg.get("dt_init_floor", 1e-4), **fields)
-
-
-def _floats(text) -> tuple[float, ...]:
-  return tuple(float(v) for v in (text.split(",") if isinstance(text, str) else text))
-
-
-def seq2exp_from_config(cfg: Mapping[str, Any]) -> Seq2Exp:
-  """Our Seq2Exp for an original `caduceus_config` of GeneBiMambaMIRNP."""
-  for key, value in SEQ2EXP_FIXED_OPTIONS.items():
-    if key in cfg and cfg[key] != value:
-      raise UnsupportedConfig(f"caduceus_config.{key}={cfg[key]!r}: only {value!r} is "
-                              "implemented (see seq2exp_jax/torch_port/reference.py)")
-  if cfg.get("test_soft") and cfg.get("test_hard"):
-    raise UnsupportedConfig("caduceus_config: test_soft and test_hard are both set")
-  if bool(cfg.get("test_hard")) != bool(cfg.get("post_hard_dist")):
-    raise UnsupportedConfig("caduceus_config: test_hard and post_hard_dist must agree "
-                            f"(got {cfg.get('test_hard')} and {cfg.get('post_hard_dist')})")
-  prior_beta = _floats(cfg.get("prior_beta", "1.5,0.2,1.0"))
-  if int(cfg.get("signal_size", NUM_SIGNALS)) != len(prior_beta):
-    raise UnsupportedConfig(f"caduceus_config.signal_size={cfg['signal_size']}: the prior "
-                            f"has {len(prior_beta)} tracks (prior_beta {prior_beta})")
-  backbone = _ssm_config(cfg.get("ssm_cfg", {}), cfg["d_model"],
-                         norm_epsilon=float(cfg.get("norm_epsilon", 1e-5)),
-                         init_n_layer=int(cfg.get("n_layer", 64)))
-  if backbone.expand != 2 or backbone.d_conv != 4 or backbone.dt_rank is not None:
-    raise UnsupportedConfig("caduceus_config.ssm_cfg: Seq2Exp uses expand=2, d_conv=4, "
-                            "dt_rank='auto'")
-  shared = bool(cfg.get("enc_prd_ps", False))
-  pos_enc = bool(cfg.get("pos_enc", False))
-  bottleneck = BetaMask(
-      prior_scale_factor=float(cfg["prior_scale_factor"]), prior_beta=prior_beta,
-      prior_weight=_floats(cfg.get("prior_weight", "2,2,1")),
-      beta_min=float(cfg["beta_min"]), z_scale=float(cfg.get("z_scale", 1.0)),
-      marginal_mean=float(cfg["marginal_mean"]),
-      marginal_scale=float(cfg["marginal_scale"]), hard=bool(cfg.get("test_hard", False)),
-      threshold=float(cfg.get("sample_threshold", 0.5)))
-  # The original couples two ideas to pos_enc: the position embedding and the packing of the
-  # selected positions; ours are two fields.
-  return Seq2Exp(
-      backbone=backbone, n_gen_layer=cfg["gen_n_layer"],
-      n_enc_layer=cfg["gen_n_layer"] if shared else cfg["enc_n_layer"],
-      center_len=cfg["center_len"], bottleneck=bottleneck, share_generator=shared,
-      gen_signal=bool(cfg.get("gen_signal", False)), pos_enc=pos_enc,
-      seq_range=int(cfg.get("seq_range", 200_000)) if pos_enc else None,
-      pack_selected=pos_enc)
-
-
 def model_from_config(config: Mapping[str, Any]) -> ReferenceModel:
   """Our module for a golden JSON (its `module` and `kwargs` or `caduceus_config`)."""
   module_name = config.get("module", "")
   if "GeneBiMambaMIRNP" in module_name:
     cfg = config["caduceus_config"]
-    return ReferenceModel("seq2exp", seq2exp_from_config(cfg),
+    kl_weight = float(config.get("kl_loss_weight", 0.0)) if cfg.get("aux_loss_kl", True) else 0.0
+    return ReferenceModel("seq2exp", options.seq2exp_from_config(cfg),
                           shared_encoder=bool(cfg.get("enc_prd_ps", False)),
-                          kl_weight=float(config.get("kl_loss_weight", 0.0)))
+                          kl_weight=kl_weight)
   if "GeneExpBiMamba" in module_name:
-    cfg = config["caduceus_config"]
-    if cfg.get("interact", "concat") != "concat":
-      raise UnsupportedConfig(f"caduceus_config.interact={cfg['interact']!r}: only 'concat'")
-    backbone = _ssm_config(cfg.get("ssm_cfg", {}), cfg["d_model"],
-                           norm_epsilon=float(cfg.get("norm_epsilon", 1e-5)))
-    return ReferenceModel("geneexp", GeneExpModel(
-        backbone=backbone, n_layer=cfg["n_layer"], center_len=cfg["center_len"],
-        use_signals=True))
+    return ReferenceModel("geneexp", options.geneexp_from_config(config["caduceus_config"]))
   if "Caduceus" in module_name:
     cfg = config["caduceus_config"]
-    backbone = _ssm_config(cfg.get("ssm_cfg", {}), cfg["d_model"],
+    backbone = options.ssm_config(cfg.get("ssm_cfg", {}), cfg["d_model"],
                            norm_epsilon=float(cfg.get("norm_epsilon", 1e-5)))
     return ReferenceModel("caduceus", Caduceus(backbone, cfg["n_layer"]))
   if "kwargs" in config:
@@ -150,8 +68,8 @@ def model_from_config(config: Mapping[str, Any]) -> ReferenceModel:
       if kw.get("bidirectional_strategy", "add") != "add" or \
           not kw.get("bidirectional_weight_tie", True):
         raise UnsupportedConfig("BiMambaWrapper: only strategy 'add' with weight_tie=True")
-      return ReferenceModel("bimamba", BiMamba(_ssm_config(kw, kw["d_model"])))
-    return ReferenceModel("mamba", Mamba(_ssm_config(kw, kw["d_model"],
+      return ReferenceModel("bimamba", BiMamba(options.ssm_config(kw, kw["d_model"])))
+    return ReferenceModel("mamba", Mamba(options.ssm_config(kw, kw["d_model"],
                                                      bidirectional=False)))
   raise UnsupportedConfig(f"no model for module {module_name!r} (expected a Mamba, "
                           "BiMambaWrapper, Caduceus, GeneBiMambaMIRNP or GeneExpBiMamba config)")
@@ -212,17 +130,39 @@ def flax_params(model: ReferenceModel, state_dict: Mapping[str, np.ndarray],
                 source: str = "checkpoint") -> dict:
   """Our params from a state_dict, checked against the model's own param structure."""
   params = convert.torch_to_flax(state_dict, shared_encoder=model.shared_encoder)
-  if model.kind == "seq2exp":
-    _check_constants(model.module.bottleneck, state_dict, source)
+  if model.kind == "seq2exp" and model.module.bottleneck.dist_param_grad:
+    params["bottleneck"] = _learned_constants(model.module, state_dict)
+  elif model.kind == "seq2exp":
+    _check_constants(model.module, state_dict, source)
   expected = jax.eval_shape(lambda: init_params(model, example_inputs(model, 2, 2000)))
   convert.check_same_structure(params, expected, source)
   return params
 
 
-def _check_constants(mask: BetaMask, state_dict, source: str):
+def _original_weights(model: Seq2Exp) -> np.ndarray:
+  """The original's prior_weight list: the tracks', then the include list's if a prior."""
+  mask = model.bottleneck
+  extra = (mask.include_weight,) if model.include_list == "prior" else ()
+  return np.asarray(mask.prior_weight + extra, np.float64)
+
+
+def _learned_constants(model: Seq2Exp, state_dict) -> dict[str, np.ndarray]:
+  """dist_param_grad: the original's learned `prior_weights` (tracks, then the include list)
+  and `signal_betas` as our bottleneck's params."""
+  n = len(model.bottleneck.prior_weight)
+  log_w = np.asarray(state_dict["prior_weights"], np.float32)
+  out = {"prior_weights": log_w[:n],
+         "signal_betas": np.asarray(state_dict["signal_betas"], np.float32)}
+  if model.include_list == "prior":
+    out["include_weight"] = log_w[n]
+  return out
+
+
+def _check_constants(model: Seq2Exp, state_dict, source: str):
   """The original stores its fixed prior constants as frozen Parameters; ours are config."""
-  want = {"prior_weights": np.log(np.asarray(mask.prior_weight) / sum(mask.prior_weight)),
-          "signal_betas": np.asarray(mask.prior_beta)}
+  weights = _original_weights(model)
+  want = {"prior_weights": np.log(weights / weights.sum()),
+          "signal_betas": np.asarray(model.bottleneck.prior_beta)}
   for key, expected in want.items():
     if key in state_dict and not np.allclose(state_dict[key], expected, rtol=1e-6, atol=1e-6):
       raise convert.ConversionError(
@@ -257,9 +197,15 @@ def _call_args(model: ReferenceModel, inputs: Mapping[str, Any]) -> tuple[tuple,
   if model.kind in BARE:
     (x,) = [v for k, v in inputs.items() if k != "cotangent"]
     return (x,), {}
-  # mask_regions[..., 1] is the blacklist (channel 0, the include list, is unused here).
-  blacklist = inputs["mask_regions"][..., 1] if "mask_regions" in inputs else None
-  return (inputs["seqs"], inputs["signals"], inputs["rna_feat"]), {"blacklist": blacklist}
+  # mask_regions[..., 0] is the include list, [..., 1] the blacklist; peak_mask the peaks.
+  regions = inputs.get("mask_regions")
+  kwargs = {"blacklist": None if regions is None else regions[..., 1]}
+  extra = model.module.extra_inputs
+  if "includelist" in extra:
+    kwargs["includelist"] = regions[..., 0]
+  if "peaks" in extra:
+    kwargs["peaks"] = inputs["peak_mask"] > 0.5
+  return (inputs["seqs"], inputs["signals"], inputs["rna_feat"]), kwargs
 
 
 def exact_capacity(model: ReferenceModel, params, inputs: Mapping[str, Any]) -> int:

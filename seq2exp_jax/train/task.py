@@ -114,6 +114,11 @@ class Task:
   def _inputs(self, batch: Batch, frozen: Any, train: bool) -> dict[str, Any]:
     inputs = dict(dna=batch.dna, signals=batch.signals, rna_feat=batch.rna_feat,
                   blacklist=batch.blacklist, train=train)
+    for name in self.model.extra_inputs:  # the include list, the peaks, for some options
+      if getattr(batch, name) is None:
+        raise ConfigError(f"the model's options read the batch's {name!r}, which this batch "
+                          "does not have")
+      inputs[name] = getattr(batch, name)
     if self.fixed_mask is not None:
       inputs["mask"] = jax.lax.stop_gradient(self.fixed_mask(frozen, batch))
     return inputs

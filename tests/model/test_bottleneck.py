@@ -99,8 +99,8 @@ def test_log1p_prior_transform_reads_log_signals():
   signals = jnp.asarray(np.random.default_rng(0).gamma(0.5, 100.0, (2, 5, 3)), jnp.float32)
   raw = BetaMask(prior_scale_factor=2.0, beta_min=1.0)
   logged = BetaMask(prior_scale_factor=2.0, beta_min=1.0, prior_transform="log1p")
-  a_raw, b_raw = raw.signal_prior(signals)
-  a_log, b_log = logged.signal_prior(signals)
+  a_raw, b_raw, _ = raw.signal_prior(signals)
+  a_log, b_log, _ = logged.signal_prior(signals)
   np.testing.assert_allclose(a_raw, (np.asarray(signals) + 1.0) * 2.0 + 1e-8, rtol=1e-6)
   np.testing.assert_allclose(a_log, (np.log1p(np.asarray(signals)) + 1.0) * 2.0 + 1e-8,
                              rtol=1e-6)
