@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="comma-separated experiment names")
   parser.add_argument("--seeds", type=arguments.positive_int, default=5, help="seeds 0 .. N-1")
   parser.add_argument("--workdir", required=True, type=pathlib.Path)
-  parser.add_argument("--variant", choices=["paper", "smoke", "synthetic"])
+  parser.add_argument("--variant", choices=["paper", "matched", "smoke", "synthetic"])
   parser.add_argument("--split", default="test", choices=["valid", "test"])
   parser.add_argument("--folds", type=arguments.fold_list,
                       help="leave-chromosome-out folds to sweep, e.g. 1-12 or 1,3,11 "
