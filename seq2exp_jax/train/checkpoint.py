@@ -8,6 +8,8 @@ Layout of a workdir:
   checkpoints/<step>/    state, loader, model   (the latest `keep` steps, for resuming)
   best/<step>/           state, loader, model   (the best step on validation MSE)
   best.json              that step's validation metrics
+  init.json              where the step-0 params came from, for a run started from given
+                         params (`seq2exp train --init-from`, seq2exp_jax/train/init_params.py)
   unreadable_checkpoints/  checkpoints that could not be restored, moved aside (never
                          deleted); training resumes from the newest one that restores
 
@@ -139,6 +141,12 @@ def restore_newest(mngr: ocp.CheckpointManager, abstract_state: Any,
         + ("; ".join(moved) if moved else f"unreadable ones are in {aside}")
         + "); refusing to train from step 0 over them: pass --restart to do so")
   return None
+
+
+def has_checkpoint(workdir: str | os.PathLike) -> bool:
+  """Whether `workdir` holds a training checkpoint (a run that re-running resumes)."""
+  directory = pathlib.Path(workdir) / "checkpoints"
+  return directory.is_dir() and any(p.name.isdigit() for p in directory.iterdir())
 
 
 def abstract(tree: Any) -> Any:

@@ -28,7 +28,7 @@ from seq2exp_jax.config import loader as config_loader
 from seq2exp_jax.config.checks import check_config
 from seq2exp_jax.config.signature import differences, model_signature
 from seq2exp_jax.evaluation.evaluate import eval_loader, evaluate
-from seq2exp_jax.train import checkpoint
+from seq2exp_jax.train import checkpoint, init_params
 from seq2exp_jax.train.metric_writer import MetricWriter, progress_bar
 from seq2exp_jax.train.optim import learning_rate, make_optimizer
 from seq2exp_jax.train.step import (init_state, make_eval_step, make_train_step,
@@ -78,11 +78,13 @@ def _check_finite(state: dict[str, Any]) -> None:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
-                       mesh: Mesh | None = None, *, restart: bool = False) -> dict[str, Any]:
+                       mesh: Mesh | None = None, *, restart: bool = False,
+                       init: init_params.LoadedParams | None = None) -> dict[str, Any]:
   """Trains `config` in `workdir` (resuming from its newest checkpoint that restores);
   returns the final measurements, the last validation metrics and the best validation
   step. `restart`: train from step 0 when the workdir's checkpoints all fail to restore
-  (refused otherwise; see `checkpoint.restore_newest`)."""
+  (refused otherwise; see `checkpoint.restore_newest`). `init`: params a run starting at
+  step 0 starts from (a restored checkpoint wins), recorded in workdir/init.json."""
   workdir = pathlib.Path(workdir)
   check_config(config)
   if not config.data.dir:
@@ -96,6 +98,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
   train_loader = ShardedLoader(dc.dir, dc.train_split, tc.batch_size, mesh=mesh,
                                seed=tc.seed, shuffle=True, num_threads=dc.num_threads,
                                prefetch=dc.prefetch, window=dc.window)
+  if init is not None:  # params that do not fit are refused before the workdir is claimed
+    init_params.check_fits(init, task, train_loader.window or train_loader.stored_window)
   # Only a config that builds and a data set that opens may claim the workdir.
   prepare_workdir(config, workdir)
   first = train_loader.to_global(next(train_loader.host_batches(0)))
@@ -111,6 +115,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     state, loader_state, latest = resumed
     train_loader.set_state(loader_state)
     log.info("resumed %s at step %d", workdir, latest)
+  elif init is not None:
+    state = init_params.start_from(init, state, tx, shardings)
+    init_params.record(workdir, init)
   best_file = workdir / "best.json"
   best = json.loads(best_file.read_text()) if best_file.is_file() else None
 
