@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import pathlib
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import ml_collections
 
@@ -51,6 +51,21 @@ def write_predictions(path: pathlib.Path, rows: list[tuple]) -> None:
     writer.writerows(rows)
 
 
+def evaluate_params(config: ml_collections.ConfigDict, params: Any, split: str = "test",
+                    data_dir: str | None = None, batch_size: int | None = None,
+                    on_batch: Callable[[dict[str, Any]], None] | None = None
+                    ) -> dict[str, Any]:
+  """Metrics of `config`'s model with `params` on `split` of `data_dir` (default: the
+  config's data.dir), with the split and the data set named; `on_batch` sees every host
+  batch."""
+  task = build_task(config, load_generator)
+  dc = config.data
+  loader = eval_loader(data_dir or dc.dir, split, batch_size or config.train.eval_batch_size,
+                       window=dc.window, num_threads=dc.num_threads, prefetch=dc.prefetch)
+  metrics = evaluate(make_eval_step(task), params, loader, task.center_len, on_batch)
+  return dict(metrics, split=split, data=str(data_dir or dc.dir))
+
+
 def evaluate_workdir(workdir: str | pathlib.Path, split: str = "test",
                      data_dir: str | None = None, which: str = "best",
                      batch_size: int | None = None, extra: dict[str, Any] | None = None
@@ -59,15 +74,10 @@ def evaluate_workdir(workdir: str | pathlib.Path, split: str = "test",
   to eval_<split>.json, after every gene's prediction in <split>_predictions.csv."""
   workdir = pathlib.Path(workdir)
   config, params, step = checkpoint.load_run(workdir, which)
-  task = build_task(config, load_generator)
-  dc = config.data
-  loader = eval_loader(data_dir or dc.dir, split, batch_size or config.train.eval_batch_size,
-                       window=dc.window, num_threads=dc.num_threads, prefetch=dc.prefetch)
   rows: list[tuple] = []
-  metrics = evaluate(make_eval_step(task), params, loader, task.center_len,
-                     lambda host: rows.extend(gene_rows(host)))
-  result = dict(metrics, step=step, checkpoint=which, split=split,
-                data=str(data_dir or config.data.dir), **(extra or {}))
+  result = dict(evaluate_params(config, params, split, data_dir, batch_size,
+                                lambda host: rows.extend(gene_rows(host))),
+                step=step, checkpoint=which, **(extra or {}))
   write_predictions(predictions_file(workdir, split), rows)
   io.write_json(eval_file(workdir, split), result)  # last: it marks the run evaluated
   return result

@@ -59,20 +59,31 @@ def load_state_dict(path: pathlib.Path, prefix: str | None):
           "model." if prefix is None else prefix)
 
 
+def convert_checkpoint(path: pathlib.Path, config_path: pathlib.Path,
+                       prefix: str | None = None):
+  """(the ReferenceModel of the original's model config, our params) of a checkpoint of the
+  original code (also what `--init-from` / `--params` read for a .ckpt or .npz)."""
+  from seq2exp_jax.torch_port import convert  # noqa: PLC0415
+  from seq2exp_jax.torch_port import reference as ref  # noqa: PLC0415
+
+  with convert.content_errors():  # the files' content, named by the message
+    state, prefix = load_state_dict(path, prefix)
+    state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    if not config_path.is_file():
+      raise MissingInputError(f"{config_path}: no such file (the original's model config "
+                              "JSON: module + caduceus_config or kwargs)")
+    model = ref.model_from_config(ref.load_config(config_path))
+    return model, ref.flax_params(model, state, str(path))
+
+
 def run(args) -> int:
 
   import jax  # noqa: PLC0415
   from flax import serialization  # noqa: PLC0415
 
   from data_pipeline.io import atomic_output  # noqa: PLC0415
-  from seq2exp_jax.torch_port import convert  # noqa: PLC0415
-  from seq2exp_jax.torch_port import reference as ref  # noqa: PLC0415
 
-  with convert.content_errors():  # the files' content, named by the message
-    state, prefix = load_state_dict(args.checkpoint, args.prefix)
-    state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    model = ref.model_from_config(ref.load_config(args.config))
-    params = ref.flax_params(model, state, str(args.checkpoint))
+  model, params = convert_checkpoint(args.checkpoint, args.config, args.prefix)
   args.out.parent.mkdir(parents=True, exist_ok=True)
   with atomic_output(args.out) as tmp:
     tmp.write_bytes(serialization.msgpack_serialize(params))

@@ -1,6 +1,7 @@
-"""`seq2exp export --workdir DIR --out FILE`: the trained predictor as a `jax.export`
-artifact (StableHLO with a symbolic batch dimension) plus its params, in one file that
-`seq2exp_jax/outputs/serving.py` runs without the model code:
+"""`seq2exp export --workdir DIR --out FILE` (or `--params PARAMS --config
+experiments/X.py[:variant]` instead of --workdir, see seq2exp_jax/commands/params_source.py):
+the predictor as a `jax.export` artifact (StableHLO with a symbolic batch dimension) plus
+its params, in one file that `seq2exp_jax/outputs/serving.py` runs without the model code:
 
     python seq2exp_jax/outputs/serving.py FILE inputs.npz outputs.npz
 
@@ -15,14 +16,14 @@ from __future__ import annotations
 import argparse
 import pathlib
 
-from data_pipeline.errors import DataSetError
-from seq2exp_jax.commands import arguments
+from seq2exp_jax.commands import arguments, params_source
+
+ACCEPTS_CONFIG_OVERRIDES = True  # with --params
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-  parser.add_argument("--workdir", required=True, type=arguments.existing_dir)
+  params_source.add_arguments(parser)
   parser.add_argument("--out", required=True, type=pathlib.Path)
-  parser.add_argument("--which", default="best", choices=["best", "latest"])
   parser.add_argument("--window", type=arguments.positive_int,
                       help="window L of the inputs (default: the run's data.window, else the "
                            "stored window of its data set)")
@@ -35,13 +36,7 @@ def window_of(config, window: int | None) -> int:
     return window
   if config.data.window:
     return int(config.data.window)
-  import tensorflow_datasets as tfds  # noqa: PLC0415
-  try:
-    info = tfds.builder_from_directory(config.data.dir).info
-  except Exception as e:  # noqa: BLE001  (any reason the data set cannot be opened)
-    raise DataSetError(f"cannot read the window from data.dir={config.data.dir!r} ({e}); pass "
-                     "--window") from e
-  return int(info.features["dna"].shape[0])
+  return params_source.stored_window(config.data.dir, "--window")
 
 
 def run(args) -> int:
@@ -50,14 +45,14 @@ def run(args) -> int:
   from data_pipeline.batch import Batch  # noqa: PLC0415
   from seq2exp_jax.outputs.export import (check_out_path, check_platforms,  # noqa: PLC0415
                                           export_predictor)
-  from seq2exp_jax.train import checkpoint  # noqa: PLC0415
   from seq2exp_jax.train.task import build_task  # noqa: PLC0415
   from seq2exp_jax.train.trainer import load_generator  # noqa: PLC0415
 
   # The cheap checks first: a bad --out or --platforms fails before the model is loaded.
   platforms = check_platforms(tuple(args.platforms.split(",")) if args.platforms else None)
   check_out_path(args.out)
-  config, params, step = checkpoint.load_run(args.workdir, args.which)
+  model = params_source.load(args, window=args.window)
+  config, params = model.config, model.params
   config.train.remat = False  # inference only
   task = build_task(config, load_generator)
   length = window_of(config, args.window)
@@ -80,9 +75,9 @@ def run(args) -> int:
   path = export_predictor(apply_fn, variables, inputs, args.out, outputs=outputs,
                           platforms=platforms, metadata={
                               "experiment": config.experiment, "variant": config.variant,
-                              "step": step, "checkpoint": args.which, "window": length,
-                              "config": config.to_dict()})
-  print(f"exported {config.experiment} (step {step}, window {length:,}) to {path} "
+                              **model.source, "window": length, "config": config.to_dict()})
+  origin = f"step {model.source['step']}" if args.workdir else str(args.params)
+  print(f"exported {config.experiment} ({origin}, window {length:,}) to {path} "
         f"({path.stat().st_size / 2**20:.1f} MiB); run it with "
         "seq2exp_jax/outputs/serving.py")
   return 0

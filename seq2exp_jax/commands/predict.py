@@ -1,5 +1,7 @@
 """`seq2exp predict --workdir DIR --data TFDS_DIR --split test --out OUT`: what a trained
-model says about every gene of a split, as files people open:
+model says about every gene of a split, as files people open (or `--params PARAMS --config
+experiments/X.py[:variant]` instead of --workdir: params made elsewhere, see
+seq2exp_jax/commands/params_source.py):
 
   predictions.csv   ensid, chrom, tss, target, prediction
   metrics.json      MSE, MAE, Pearson, Spearman (and mask AUPRC / ratio when known)
@@ -20,16 +22,17 @@ import argparse
 import csv
 import pathlib
 
-from seq2exp_jax.commands import arguments, distributed
+from seq2exp_jax.commands import arguments, distributed, params_source
+
+ACCEPTS_CONFIG_OVERRIDES = True  # with --params
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-  parser.add_argument("--workdir", required=True, type=arguments.existing_dir)
+  params_source.add_arguments(parser)
   parser.add_argument("--data", required=True, type=arguments.existing_dir,
                       help="prepared data set dir")
   parser.add_argument("--split", default="test", choices=["train", "valid", "test"])
   parser.add_argument("--out", required=True, type=pathlib.Path)
-  parser.add_argument("--which", default="best", choices=["best", "latest"])
   parser.add_argument("--threshold", type=arguments.unit_interval, default=0.5,
                       help="mask value at or above which a base belongs to an element")
   parser.add_argument("--min-length", type=arguments.positive_int, default=50,
@@ -78,7 +81,6 @@ def run(args) -> int:
   from seq2exp_jax.model.promoter import promoter_positions  # noqa: PLC0415
   from seq2exp_jax.outputs import genome_tracks as tracks  # noqa: PLC0415
   from seq2exp_jax.outputs import plots  # noqa: PLC0415
-  from seq2exp_jax.train import checkpoint  # noqa: PLC0415
   from seq2exp_jax.train.step import make_eval_step  # noqa: PLC0415
   from seq2exp_jax.train.task import build_task  # noqa: PLC0415
   from seq2exp_jax.train.trainer import load_generator  # noqa: PLC0415
@@ -88,7 +90,8 @@ def run(args) -> int:
                      f"files and reads one checkpoint on one device), this launch has "
                      f"{jax.process_count()}; run it once, without --distributed")
   check_out(args.out)
-  config, params, step = checkpoint.load_run(args.workdir, args.which)
+  model = params_source.load(args, data_dir=str(args.data))
+  config, params = model.config, model.params
   task = build_task(config, load_generator)
   sizes = io.read_chrom_lengths(args.chrom_sizes or args.data)
   loader = eval_loader(args.data, args.split, config.train.eval_batch_size,
@@ -121,7 +124,7 @@ def run(args) -> int:
   # the old outputs (or none), never a mix of two runs.
   with io.atomic_output_dir(args.out, overwrite=True) as out:
     metrics = split_metrics.compute()
-    metrics.update(step=step, checkpoint=args.which, split=args.split,
+    metrics.update(**model.source, split=args.split,
                    n_elements=len(elements) if windows else 0)
     _write_csv(out / "predictions.csv", rows)
     io.write_json(out / "metrics.json", metrics)
