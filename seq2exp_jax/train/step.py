@@ -12,6 +12,19 @@ Data parallel: the batch is sharded on the mesh's `data` axis; the state is repl
 with `shard_params` each parameter (and its Adam moments) is split along its largest axis
 divisible by the axis size (ZeRO-3 style; XLA inserts the gathers). A fixed-mask run's
 frozen params are an argument of every step (replicated), never a compiled-in constant.
+
+Gradient accumulation (`grad_accum_steps` K > 1, train.grad_accum_steps): the step still
+takes the whole optimizer batch B and makes one optimizer update, but computes it as K
+micro-batches of B / K rows one after another (`jax.lax.scan`), so only one micro-batch's
+activations are alive at once; the gradients and loss terms are summed and divided by K.
+Every loss term is a mean over the rows of its batch (train batches have no padding rows),
+so with equal micro-batches this is the full batch's mean and gradient. Micro-batch j is
+the rows {i : i % K == j} (`micro_batches`): with (B / devices) % K == 0 each device's
+contiguous shard of B rows splits locally into its shard of every micro-batch, so the
+micro-batches stay sharded on `data` and nothing moves between devices. Micro-batch j draws
+its mask with fold_in(step key, j): a model with a sampled mask therefore draws differently
+than one batch of B would (deterministic models give the same result); K = 1 is the plain
+step, unchanged.
 """
 
 from __future__ import annotations
@@ -26,6 +39,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from data_pipeline.batch import Batch
+from data_pipeline.errors import ConfigError
 from seq2exp_jax.train.task import LOSS_TERMS, Task
 
 CHECKED = LOSS_TERMS + ("grad_norm",)
@@ -82,17 +96,62 @@ class BoundStep:
     return self.jitted.lower(*args, self.frozen)
 
 
+def micro_batches(batch: Batch, k: int) -> Batch:
+  """(B, ...) -> (K, B / K, ...) for every field: micro-batch j (index j of the new leading
+  axis) is the rows {i : i % K == j}. A local reshape of each device's contiguous shard when
+  (B / devices) % K == 0, so micro-batch j stays sharded on `data` (spec (None, "data"))."""
+  return jax.tree.map(
+      lambda x: jnp.swapaxes(x.reshape(x.shape[0] // k, k, *x.shape[1:]), 0, 1), batch)
+
+
+def _gradients(task: Task, k: int, mesh: Mesh) -> Callable[..., tuple[dict, Any]]:
+  """(params, batch, step key, frozen) -> (loss terms, gradient) of the whole batch, the
+  mean over K micro-batches computed one after another when k > 1."""
+  grad_fn = jax.value_and_grad(task.loss, has_aux=True)
+
+  def one(params, batch, rng, frozen):
+    (_, terms), grads = grad_fn(params, batch, rng, frozen)
+    return terms, grads
+
+  if k == 1:
+    return one
+  stacked, micro = NamedSharding(mesh, P(None, "data")), NamedSharding(mesh, P("data"))
+
+  def accumulate(params, batch, rng, frozen):
+    size = mesh.shape["data"]
+    if batch.dna.shape[0] % (k * size):
+      raise ConfigError(f"train.batch_size = {batch.dna.shape[0]}: not divisible by "
+                        f"train.grad_accum_steps ({k}) x {size} devices")
+    parts = jax.lax.with_sharding_constraint(micro_batches(batch, k), stacked)
+
+    def body(total, xs):
+      j, part = xs
+      part = jax.lax.with_sharding_constraint(part, micro)
+      out = one(params, part, jax.random.fold_in(rng, j), frozen)
+      return jax.tree.map(jnp.add, total, out), None
+
+    first = jax.tree.map(lambda x: x[0], parts)
+    zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype),
+                         jax.eval_shape(one, params, first, rng, frozen))
+    total, _ = jax.lax.scan(body, zeros, (jnp.arange(k), parts))
+    return jax.tree.map(lambda x: x / k, total)
+
+  return accumulate
+
+
 def make_train_step(task: Task, tx: optax.GradientTransformation,
-                    schedule: optax.Schedule, state_shardings: Any, mesh: Mesh
+                    schedule: optax.Schedule, state_shardings: Any, mesh: Mesh,
+                    grad_accum_steps: int = 1
                     ) -> Callable[[dict, Batch], tuple[dict, dict]]:
   """(state, batch) -> (new state, measurements of this step), jitted and donating the old
-  state."""
+  state; one optimizer update per batch, over `grad_accum_steps` micro-batches (see the
+  module docstring)."""
+  gradients = _gradients(task, int(grad_accum_steps), mesh)
 
   def step_fn(state, batch, frozen):
     step = state["step"]
     rng = jax.random.fold_in(state["rng"], step)
-    (_, terms), grads = jax.value_and_grad(task.loss, has_aux=True)(
-        state["params"], batch, rng, frozen)
+    terms, grads = gradients(state["params"], batch, rng, frozen)
     terms["grad_norm"] = optax.global_norm(grads)
     updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
     params = optax.apply_updates(state["params"], updates)
