@@ -26,7 +26,9 @@ anything else it changes, so the file shows its whole experiment:
   genome and did not change the valid Pearson (docs/benchmark.md, "Diagnosis").
 
 The loss weights start at 0 (no KL, no continuity term); a row with a learned mask sets its
-own.
+own. `train.grad_accum_steps` is 1 in every variant: `--config.train.grad_accum_steps=K`
+keeps the optimizer batch `train.batch_size` and computes it as K micro-batches one after
+another (Lightning's `accumulate_grad_batches`), for long windows on one accelerator.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def recipe(arg: str | None) -> ml_collections.ConfigDict:
       "seed": 0, "steps": 50_000, "batch_size": 8, "eval_batch_size": 8,
       "dtype": "bfloat16", "remat": True, "shard_params": False,
       "log_every": 50, "eval_every": 2_000, "checkpoint_every": 1_000,
-      "keep_checkpoints": 2, "sync_every": 8, "progress": True})
+      "keep_checkpoints": 2, "sync_every": 8, "progress": True, "grad_accum_steps": 1})
   if variant == "smoke":
     c.data.dir = ""  # the tests point it at their tiny data set
     c.data.window = 1024

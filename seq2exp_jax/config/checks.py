@@ -14,7 +14,7 @@ from data_pipeline.errors import ConfigError
 
 POSITIVE_INTS = ("train.steps", "train.batch_size", "train.eval_batch_size", "train.log_every",
                  "train.eval_every", "train.checkpoint_every", "train.sync_every",
-                 "data.num_threads")
+                 "train.grad_accum_steps", "data.num_threads")
 NON_NEGATIVE_INTS = ("data.prefetch", "train.seed")
 POSITIVE_FLOATS = ("optim.lr",)
 NON_NEGATIVE_FLOATS = ("optim.init_lr", "optim.end_lr", "optim.weight_decay",
@@ -35,8 +35,27 @@ def _is_int(value: Any) -> bool:
   return isinstance(value, int) and not isinstance(value, bool)
 
 
-def check_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """`config` if every checked field is in range, else ConfigError naming them all."""
+def _batch_split(config: ml_collections.ConfigDict, data_devices: int) -> list[str]:
+  """With grad_accum_steps K > 1 the optimizer batch must split into K equal micro-batches
+  on every device (see train/step.py); K = 1 leaves the batch's split over the devices to
+  the loader's own check."""
+  batch, accum = _get(config, "train.batch_size"), _get(config, "train.grad_accum_steps")
+  if not (_is_int(batch) and _is_int(accum)) or batch < 1 or accum <= 1:
+    return []  # K = 1, or already reported as out of range
+  if batch % (accum * data_devices) == 0:
+    return []
+  return [f"train.batch_size = {batch}, train.grad_accum_steps = {accum}: expected the "
+          f"batch to be a multiple of grad_accum_steps x the {data_devices} devices of the "
+          f"mesh = {accum * data_devices} (each device's rows split into {accum} equal "
+          "micro-batches)"]
+
+
+def check_config(config: ml_collections.ConfigDict, data_devices: int | None = None
+                 ) -> ml_collections.ConfigDict:
+  """`config` if every checked field is in range, else ConfigError naming them all.
+  `data_devices`: the size of the mesh's `data` axis a run trains on; with it, a
+  train.grad_accum_steps > 1 needs train.batch_size to be a multiple of grad_accum_steps x
+  data_devices (None: not checked)."""
   problems = []
   for field in POSITIVE_INTS + NON_NEGATIVE_INTS:
     value, low = _get(config, field), 1 if field in POSITIVE_INTS else 0
@@ -59,6 +78,8 @@ def check_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict
   fraction = _get(config, "mask.top_fraction")
   if not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
     problems.append(f"mask.top_fraction = {fraction!r}: expected 0 < fraction <= 1")
+  if data_devices is not None:
+    problems += _batch_split(config, data_devices)
   if problems:
     raise ConfigError("; ".join(problems))
   return config

@@ -17,7 +17,10 @@ config has these sections:
   loss:   kl_weight, continuity_weight.
   optim:  AdamW and its warm-up + cosine schedule.
   train:  seed, steps, batch size, compute dtype and remat, logging / validation /
-          checkpoint cadence.
+          checkpoint cadence. batch_size is the optimizer's batch; grad_accum_steps K
+          (default 1) computes each step's gradient as K micro-batches of batch_size / K
+          one after another (the memory of one micro-batch, K sequential passes; batch_size
+          a multiple of K x devices; see train/step.py).
 """
 
 from __future__ import annotations

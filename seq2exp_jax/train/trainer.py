@@ -86,10 +86,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
   (refused otherwise; see `checkpoint.restore_newest`). `init`: params a run starting at
   step 0 starts from (a restored checkpoint wins), recorded in workdir/init.json."""
   workdir = pathlib.Path(workdir)
-  check_config(config)
+  mesh = mesh or default_mesh()
+  check_config(config, data_devices=mesh.shape["data"])
   if not config.data.dir:
     raise ConfigError("data.dir is empty: pass --config.data.dir=<prepared data set>")
-  mesh = mesh or default_mesh()
   tc, dc = config.train, config.data
   signature = model_signature(config)
   task = build_task(config, load_generator)
@@ -121,7 +121,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
   best_file = workdir / "best.json"
   best = json.loads(best_file.read_text()) if best_file.is_file() else None
 
-  train_step = make_train_step(task, tx, schedule, shardings, mesh)
+  train_step = make_train_step(task, tx, schedule, shardings, mesh,
+                               grad_accum_steps=tc.grad_accum_steps)
   valid_loader = eval_loader(dc.dir, dc.eval_split, tc.eval_batch_size, window=dc.window,
                              mesh=mesh, num_threads=dc.num_threads, prefetch=dc.prefetch)
   eval_step = make_eval_step(task)
@@ -130,7 +131,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
   writer.truncate_after(step)
   result: dict[str, Any] = {"step": step}
   pending: list[dict[str, jax.Array]] = []
-  throughput = Throughput(step, tc.batch_size)
+  throughput = Throughput(step, tc.batch_size)  # the optimizer batch (all its micro-batches)
   bar = progress_bar(total=tc.steps, initial=step, enabled=tc.progress, desc=config.experiment)
   try:
     for batch in (train_loader if step < tc.steps else ()):
