@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib.resources
 
 import numpy as np
+
+from data_pipeline.readers.motifs import read_motif_file
 
 ACTIVATOR_1, ACTIVATOR_2 = "GATA1", "KLF1"
 DEAD_1, DEAD_2 = "HNF4A", "FOXA2"
@@ -56,25 +57,14 @@ class Motif:
 
 @functools.cache
 def load_motifs() -> dict[str, Motif]:
-  """The shipped JASPAR matrices, keyed by TF name."""
-  text = importlib.resources.files("data_pipeline").joinpath(
-      "resources/motifs.jaspar").read_text()
+  """The shipped JASPAR matrices (data_pipeline/readers/motifs.py reads them), by TF name."""
   motifs: dict[str, Motif] = {}
-  lines = [ln for ln in text.splitlines() if ln.strip()]
-  for i in range(0, len(lines), 5):
-    header = lines[i]
-    if not header.startswith(">") or len(lines) < i + 5:
-      raise ValueError(f"resources/motifs.jaspar line {i + 1}: expected '>ID NAME' + 4 rows")
-    jaspar_id, name = header[1:].split()
-    rows = []
-    for letter, line in zip("ACGT", lines[i + 1:i + 5]):
-      if not line.startswith(letter):
-        raise ValueError(f"resources/motifs.jaspar {jaspar_id}: expected row {letter}: {line!r}")
-      rows.append([float(v) for v in line.split("[")[1].split("]")[0].split()])
-    counts = np.array(rows).T  # (W, 4)
+  for matrix in read_motif_file():
+    counts = matrix.counts  # (W, 4)
     prob = counts + 0.01 * counts.sum(1, keepdims=True) / 4
     prob /= prob.sum(1, keepdims=True)
-    motifs[name.upper()] = Motif(jaspar_id, name.upper(), prob, np.log2(prob / BACKGROUND))
+    name = matrix.name.upper()
+    motifs[name] = Motif(matrix.motif_id, name, prob, np.log2(prob / BACKGROUND))
   return motifs
 
 
