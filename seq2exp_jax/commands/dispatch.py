@@ -37,6 +37,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                 "predictions.csv, the mask as bigWig, discovered elements as BED, plots"),
     "export": ("seq2exp_jax.commands.export",
                "a jax.export artifact of the trained predictor, runnable without this code"),
+    "motifs": ("seq2exp_jax.commands.motifs",
+               "TF motifs enriched in discovered elements vs matched background (JASPAR/MEME)"),
     "diagnose": ("seq2exp_jax.commands.diagnose",
                  "does a trained model use its distal window? gradients, saliency, occlusion"),
     "benchmark": ("seq2exp_jax.commands.benchmark",
