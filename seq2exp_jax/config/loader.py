@@ -85,6 +85,8 @@ def _parse_value(text: str, current: Any) -> Any:
     return int(text.replace("_", ""))
   if isinstance(current, float):
     return float(text)
+  if text.lower() in ("true", "false"):  # a field the experiment file left at its default
+    return text.lower() == "true"
   try:
     return ast.literal_eval(text)
   except (ValueError, SyntaxError):

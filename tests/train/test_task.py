@@ -105,3 +105,25 @@ def test_generator_params_are_an_argument_of_the_steps(soft):
   second = step.jitted(params, batch, other)["mask"]
   assert not np.array_equal(np.asarray(first), np.asarray(second))
   assert step.jitted._cache_size() == 1  # one compilation served both
+
+
+def test_the_originals_options_reach_the_model_through_config_overrides():
+  """`--config.model...` sets the original's options; the task feeds the batch fields they
+  read (the include list, the peaks) and refuses a batch without them."""
+  c = _config("seq2exp_soft")
+  configs.apply_overrides(c, ["model.include_list=hard", "model.merge_peak_mask=true",
+                              "model.bottleneck.test_top=0.25", "model.use_rna_feat=false"])
+  task = build_task(c)
+  rng = np.random.default_rng(3)
+  batch = _batch().replace(includelist=rng.random((2, LENGTH)) < 0.1)
+  params = task.init(jax.random.PRNGKey(0), batch)
+  out = task.apply(params, batch)
+  mask = np.asarray(out.mask)
+  assert np.all(mask[np.asarray(batch.includelist)] == 1.0)
+  outside = ~promoter_positions(LENGTH, task.center_len) & ~np.asarray(batch.includelist)
+  assert set(np.unique(mask[outside])) <= {0.0, 1.0}  # the top-k mask, minus the rules
+  zeroed = batch.replace(signals=batch.signals * batch.peaks[..., None])
+  np.testing.assert_allclose(task.apply(params, zeroed).prediction, out.prediction,
+                             rtol=1e-6)  # signals outside the peaks are never read
+  with pytest.raises(Exception, match="includelist"):
+    task.apply(params, batch.replace(includelist=None))
