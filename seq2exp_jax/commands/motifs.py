@@ -8,11 +8,14 @@ namesakes only once all are complete; nothing else in DIR is touched):
                   fractions, odds ratio [95% interval], one-sided Fisher p, BH q
   motifs.png      hit fractions of the top motifs, and -log10 q against log2 odds ratio
   motifs.json     the settings, the counts and the background's base composition
-  background.bed  the matched background regions (score = 1000 x GC; --background matched)
+  background.bed  the background regions used (score = 1000 x GC; not with shuffled)
 
 --elements is any BED3+ (predict's elements.bed, truth/causal_elements.bed); overlapping
-intervals are merged first. --motifs takes a JASPAR or MEME file (default: the shipped
-JASPAR subset, data_pipeline/resources/motifs.jaspar).
+intervals are merged first. --background bed --background-bed FILE centres the background on
+the user's regions instead (those overlapping an element left out), e.g. every accessible
+candidate element: then an enriched motif is preferred beyond accessibility. --motifs
+takes a JASPAR or MEME file (default: the shipped JASPAR subset,
+data_pipeline/resources/motifs.jaspar).
 """
 
 from __future__ import annotations
@@ -53,9 +56,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--out", required=True, type=pathlib.Path)
   parser.add_argument("--motifs", type=pathlib.Path,
                       help="JASPAR or MEME motif file (default: the shipped JASPAR subset)")
-  parser.add_argument("--background", default="matched", choices=["matched", "shuffled"],
-                      help="regions matched in length and GC near the elements, or "
-                           "dinucleotide shuffles of the elements")
+  parser.add_argument("--background", default="matched", choices=["matched", "shuffled", "bed"],
+                      help="regions matched in length and GC near the elements, "
+                           "dinucleotide shuffles of the elements, or --background-bed")
+  parser.add_argument("--background-bed", type=pathlib.Path,
+                      help="with --background bed: regions (e.g. all accessible candidate "
+                           "elements) the background is centred on, matched in length and "
+                           "GC; those overlapping an element are left out")
   parser.add_argument("--per-element", type=arguments.positive_int, default=2,
                       help="background regions per element")
   parser.add_argument("--flank", type=arguments.positive_int, default=50_000,
@@ -78,6 +85,8 @@ def run(args) -> int:
   from seq2exp_jax.outputs import motif_background as bg  # noqa: PLC0415
   from seq2exp_jax.outputs import motifs as motifs_lib  # noqa: PLC0415
 
+  if (args.background == "bed") != (args.background_bed is not None):
+    raise InputError("--background-bed FILE goes with --background bed (and that needs it)")
   if args.out.exists() and not args.out.is_dir():
     raise OutputExistsError(f"--out {args.out}: exists and is not a directory")
   matrices = read_motif_file(args.motifs)
@@ -89,13 +98,18 @@ def run(args) -> int:
     regions = bg.matched_background(genome, elements, per_element=args.per_element,
                                     flank=args.flank, seed=args.seed)
     background_seqs = bg.sequences(genome, regions)
+  elif args.background == "bed":
+    regions = bg.bed_background(genome, elements,
+                                bg.read_regions(args.background_bed, genome.lengths),
+                                per_element=args.per_element, seed=args.seed)
+    background_seqs = bg.sequences(genome, regions)
   else:
     background_seqs = bg.shuffled_background(element_seqs, per_element=args.per_element,
                                              seed=args.seed)
   if not background_seqs:
-    raise InputError(f"--elements {args.elements}: no background region could be drawn "
-                     f"within --flank {args.flank} bp of any element; raise --flank or use "
-                     "--background shuffled")
+    raise InputError(f"--elements {args.elements}: no background region (--background "
+                     f"{args.background}): none could be drawn within --flank {args.flank} "
+                     "bp of any element, or every --background-bed region overlaps one")
   rows, composition = motifs_lib.motif_enrichment(
       element_seqs, background_seqs, matrices, p_value=args.p_value,
       pseudocount=args.pseudocount)
@@ -109,6 +123,7 @@ def run(args) -> int:
       "motifs": len(matrices), "background": args.background,
       "background_regions": len(background_seqs), "per_element": args.per_element,
       "flank": args.flank if args.background == "matched" else None, "seed": args.seed,
+      "background_bed": str(args.background_bed) if args.background_bed else None,
       "p_value": args.p_value, "pseudocount": args.pseudocount,
       "base_composition": dict(zip("ACGT", map(float, composition))),
       "gc_mean": {"elements": float(np.nanmean(element_gc)),

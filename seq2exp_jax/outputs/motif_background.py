@@ -1,17 +1,21 @@
 """The regions a motif scan compares discovered elements with: the elements themselves read
-from a BED (overlaps merged, so no DNA counts twice), background regions matched in length
-and GC content near them, or dinucleotide-shuffled copies of them.
+from a BED (overlaps merged, so no DNA counts twice), and background regions of three kinds.
 
-Matched (`matched_background`): for each element, CANDIDATES random intervals of its
-length on its chromosome within `flank` bp of it, none overlapping an element or an
-already chosen background region, none with more N than max(MAX_N_FRACTION, the
-element's); the `per_element` candidates whose GC content (of the non-N bases) is closest
-to the element's are kept. Seeded: the same inputs and seed give the same regions.
+Every drawn background region has its element's length. For each element CANDIDATES
+intervals are proposed; those overlapping an element or an already chosen background
+region, or holding more N than max(MAX_N_FRACTION, the element's), are dropped, and the
+`per_element` whose GC content (of the non-N bases) is closest to the element's are kept.
+Seeded: the same inputs and seed give the same regions.
 
-Shuffled (`shuffled_background`): each element's sequence permuted keeping its exact
-dinucleotide counts and its first and last base (Altschul & Erickson 1985, by the random
-Eulerian walk of Kandel et al. 1996, as MEME's fasta-shuffle-letters -kmer 2 and uShuffle
-do), so GC content and CpG depletion stay and only the order, and the motifs, go.
+* Matched (`matched_background`): proposals at random on the element's chromosome within
+  `flank` bp of it.
+* A user's BED (`bed_background`, as HOMER's -bg): proposals centred on random regions of
+  the BED that overlap no element, e.g. every accessible candidate element, which asks
+  whether the elements prefer a motif beyond being accessible.
+* Shuffled (`shuffled_background`): each element's sequence permuted keeping its exact
+  dinucleotide counts and its first and last base (Altschul & Erickson 1985, by the random
+  Eulerian walk of Kandel et al. 1996, as MEME's fasta-shuffle-letters -kmer 2 and uShuffle
+  do), so GC content and CpG depletion stay and only the order, and the motifs, go.
 """
 
 from __future__ import annotations
@@ -95,50 +99,85 @@ def _overlaps(start: int, end: int, starts: np.ndarray, ends: np.ndarray) -> boo
   return i < len(starts) and starts[i] < end
 
 
+def _spans(regions: list[Region]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+  """{chrom: (starts, ends)} of merged, sorted regions."""
+  out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+  for chrom in dict.fromkeys(r.chrom for r in regions):
+    mine = [r for r in regions if r.chrom == chrom]
+    out[chrom] = (np.array([r.start for r in mine]), np.array([r.end for r in mine]))
+  return out
+
+
+def outside(regions: list[Region], elements: list[Region]) -> list[Region]:
+  """The `regions` that overlap no element (`elements` merged and sorted)."""
+  spans = _spans(elements)
+  return [r for r in regions
+          if r.chrom not in spans or not _overlaps(r.start, r.end, *spans[r.chrom])]
+
+
+def _choose(genome: Genome, elements: list[Region], propose, per_element: int
+            ) -> list[Region]:
+  """For each element, the `per_element` best of `propose(element)`'s [(chrom, start)]
+  (see the module docstring); sorted by position."""
+  spans = _spans(elements)
+  taken: dict[str, list[tuple[int, int]]] = {}
+  chosen: list[Region] = []
+  for e in elements:
+    n = e.end - e.start
+    own = genome.window(e.chrom, e.start, e.end)
+    target, own_n = gc_content(own), float((own == N_CODE).mean())
+    offered = []
+    for chrom, c in propose(e):
+      if c < 0 or c + n > genome.lengths[chrom]:
+        continue
+      if chrom in spans and _overlaps(c, c + n, *spans[chrom]):
+        continue
+      dna = genome.window(chrom, c, c + n)
+      n_bad = int((dna == N_CODE).sum())
+      if n_bad > max(MAX_N_FRACTION, own_n) * n or n_bad == n:
+        continue
+      gc = gc_content(dna)
+      offered.append((abs(gc - target) if np.isfinite(target) else 0.0, chrom, c, gc))
+    kept = 0
+    for _, chrom, c, gc in sorted(offered):
+      if kept == per_element:
+        break
+      if any(c < t_end and t_start < c + n for t_start, t_end in taken.get(chrom, [])):
+        continue
+      taken.setdefault(chrom, []).append((c, c + n))
+      chosen.append(Region(chrom, c, c + n, gc))
+      kept += 1
+  return sorted(chosen, key=lambda r: (r.chrom, r.start))
+
+
 def matched_background(genome: Genome, elements: list[Region], *, per_element: int,
                        flank: int, seed: int) -> list[Region]:
-  """Background regions matched to `elements` (merged, sorted) in length and GC, as the
-  module docstring says; sorted by position. Elements with no room get none."""
+  """Regions matched to `elements` (merged, sorted) in length and GC within `flank` bp of
+  each; elements with no room get none."""
   rng = np.random.default_rng(seed)
-  by_chrom: dict[str, list[Region]] = {}
-  for e in elements:
-    by_chrom.setdefault(e.chrom, []).append(e)
-  chosen: list[Region] = []
-  for chrom, regions in by_chrom.items():
-    starts = np.array([r.start for r in regions])
-    ends = np.array([r.end for r in regions])
-    taken: list[tuple[int, int]] = []  # chosen background of this chromosome
-    for e in regions:
-      n = e.end - e.start
-      lo = max(0, e.start - flank)
-      hi = min(genome.lengths[chrom], e.end + flank) - n  # last start
-      if hi < lo:
-        continue
-      dna = genome.window(chrom, lo, hi + n)
-      gc_cum = np.concatenate([[0], np.cumsum((dna == 1) | (dna == 2))])
-      n_cum = np.concatenate([[0], np.cumsum(dna == N_CODE)])
-      own = dna[e.start - lo:e.end - lo]
-      target, own_n = gc_content(own), float((own == N_CODE).mean())
-      offered = []
-      for c in rng.integers(lo, hi + 1, size=CANDIDATES):
-        i = int(c) - lo
-        n_bad = n_cum[i + n] - n_cum[i]
-        if n_bad > max(MAX_N_FRACTION, own_n) * n or n_bad == n:
-          continue
-        if _overlaps(int(c), int(c) + n, starts, ends):
-          continue
-        gc = float((gc_cum[i + n] - gc_cum[i]) / (n - n_bad))
-        offered.append((abs(gc - target) if np.isfinite(target) else 0.0, int(c), gc))
-      kept = 0
-      for _, c, gc in sorted(offered):
-        if kept == per_element:
-          break
-        if any(c < t_end and t_start < c + n for t_start, t_end in taken):
-          continue
-        taken.append((c, c + n))
-        chosen.append(Region(chrom, c, c + n, gc))
-        kept += 1
-  return sorted(chosen, key=lambda r: (r.chrom, r.start))
+
+  def propose(e: Region) -> list[tuple[str, int]]:
+    lo = max(0, e.start - flank)
+    hi = min(genome.lengths[e.chrom], e.end + flank) - (e.end - e.start)  # last start
+    return [] if hi < lo else [(e.chrom, int(c))
+                               for c in rng.integers(lo, hi + 1, size=CANDIDATES)]
+  return _choose(genome, elements, propose, per_element)
+
+
+def bed_background(genome: Genome, elements: list[Region], regions: list[Region], *,
+                   per_element: int, seed: int) -> list[Region]:
+  """Regions matched to `elements` in length and GC, each centred on one of `regions`
+  (a user's BED, merged) that overlaps no element."""
+  rng = np.random.default_rng(seed)
+  pool = outside(regions, elements)
+
+  def propose(e: Region) -> list[tuple[str, int]]:
+    if not pool:
+      return []
+    n = e.end - e.start
+    return [(pool[i].chrom, (pool[i].start + pool[i].end) // 2 - n // 2)
+            for i in rng.integers(len(pool), size=CANDIDATES)]
+  return _choose(genome, elements, propose, per_element)
 
 
 def dinucleotide_shuffle(codes: UInt8[np.ndarray, "L"], rng: np.random.Generator

@@ -265,9 +265,9 @@ def plot_enrichment(path: str | os.PathLike, rows: list[MotifEnrichment], *, tit
   volcano.scatter(x[significant], -np.log10(q[significant]), s=18, c="C3",
                   label=f"q <= {q_level}")
   labelled = min(10, max(int(significant.sum()), 3))  # the significant ones, else the top 3
-  for r, xi, qi in list(zip(rows, x, q))[:labelled]:
-    volcano.annotate(r.name, (xi, -np.log10(qi)), fontsize=8, xytext=(3, 3),
-                     textcoords="offset points")
+  for i, (r, xi, qi) in enumerate(list(zip(rows, x, q))[:labelled]):
+    volcano.annotate(r.name, (xi, -np.log10(qi)), fontsize=8, textcoords="offset points",
+                     xytext=(3, 3 if i % 2 == 0 else -10))  # neighbours apart
   volcano.axhline(-np.log10(q_level), ls="--", c="k", lw=0.8)
   volcano.set_xlabel("log2 odds ratio (elements vs background)")
   volcano.set_ylabel("-log10 q (Benjamini-Hochberg)")

@@ -65,6 +65,12 @@ def test_motifs_writes_the_table_plot_and_background(root, tmp_path, capsys):
   assert cli.main(argv + ["--background", "shuffled"]) == 0
   assert not (out / "background.bed").exists() and (out / "mine.txt").exists()
   assert _table(out / "motifs.tsv")[0]["name"] == "KLF1"
+  pool = tmp_path / "pool.bed"  # between the elements, on chr1
+  pool.write_text("".join(f"chr1\t{s + 700}\t{s + 1000}\n" for _, s, _ in ELEMENTS))
+  assert cli.main(argv + ["--background", "bed", "--background-bed", str(pool)]) == 0
+  starts = {int(line.split("\t")[1]) for line in (out / "background.bed").open()}
+  assert starts and starts <= {s + 700 for _, s, _ in ELEMENTS}  # centred on the pool's
+  assert _table(out / "motifs.tsv")[0]["name"] == "KLF1"
 
 
 def _one_line(capsys, argv) -> str:
@@ -91,4 +97,6 @@ def test_bad_inputs_give_one_line_naming_file_and_line(root, tmp_path, capsys):
                                str(motif_file), *base])
   assert f"{motif_file}: line 4: " in message
   assert "not found" in _one_line(capsys, ["--elements", str(tmp_path / "none.bed"), *base])
+  assert "--background-bed FILE goes with --background bed" in _one_line(
+      capsys, ["--elements", str(root / "elements.bed"), "--background", "bed", *base])
   assert not out.exists()

@@ -163,3 +163,20 @@ def test_matched_background_is_near_disjoint_and_gc_matched(fasta, tmp_path):
     for r in near:
       assert r.gc == pytest.approx(bg.gc_content(genome.window(r.chrom, r.start, r.end)))
       assert abs(r.gc - own) < 0.06
+
+
+def test_bed_background_is_centred_on_the_users_regions(fasta, tmp_path):
+  genome = Genome(fasta)
+  elements = [bg.Region("chr1", 1000, 1200), bg.Region("chr1", 3000, 3600)]
+  pool = [bg.Region("chr1", 1100, 1500),  # overlaps an element: never used
+          bg.Region("chr1", 8000, 8100), bg.Region("chr1", 12000, 12400),
+          bg.Region("chr1", 20000, 20050), bg.Region("chr2", 2000, 2300)]
+  regions = bg.bed_background(genome, elements, pool, per_element=2, seed=0)
+  assert len(regions) == 4
+  centres = {(r.chrom, (r.start + r.end) // 2) for r in pool[1:]}
+  for r in regions:
+    assert r.end - r.start in (200, 600)
+    assert (r.chrom, r.start + (r.end - r.start) // 2) in centres
+    assert not any(r.chrom == e.chrom and r.start < e.end and e.start < r.end
+                   for e in elements)
+  assert bg.bed_background(genome, elements, pool[:1], per_element=2, seed=0) == []
