@@ -199,7 +199,7 @@ def metrics(m: Matched) -> list[dict[str, float | str | int]]:
 
 
 def _text(value) -> str:
-  return f"{value:.6g}" if isinstance(value, float) else str(value)
+  return f"{value + 0.0:.6g}" if isinstance(value, float) else str(value)  # no "-0"
 
 
 def write_evaluation(out: str | os.PathLike, m: Matched, rows: list[dict], title: str
