@@ -1,7 +1,9 @@
 """`seq2exp links --workdir RUN --data DS --split S --out OUT [--elements BED ...]`: ranked
 enhancer-gene links of a trained model, one row per candidate element and gene of the
 split (seq2exp_jax/outputs/links.py has the columns), with each element's in-silico
-deletion and keep-alone effects (seq2exp_jax/outputs/perturb.py).
+deletion and keep-alone effects (seq2exp_jax/outputs/perturb.py). `--params PARAMS --config
+experiments/X.py[:variant]` instead of --workdir: params made elsewhere
+(seq2exp_jax/commands/params_source.py).
 
 Candidates: the --elements BED files / ABC EnhancerList tables (e.g. a synthetic genome's
 truth/causal_elements.bed and truth/decoys.bed), else the learned mask's runs (as
@@ -15,13 +17,13 @@ import argparse
 import pathlib
 import re
 
-from seq2exp_jax.commands import arguments
+from seq2exp_jax.commands import arguments, params_source
+
+ACCEPTS_CONFIG_OVERRIDES = True  # with --params
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-  parser.add_argument("--workdir", required=True, type=arguments.existing_dir,
-                      help="a `seq2exp train` workdir")
-  parser.add_argument("--which", default="best", choices=["best", "latest"])
+  params_source.add_arguments(parser)
   parser.add_argument("--data", required=True, type=arguments.existing_dir,
                       help="prepared data set dir")
   parser.add_argument("--split", default="test", choices=["train", "valid", "test"])
@@ -79,13 +81,13 @@ def run(args) -> int:
   from seq2exp_jax.outputs import links as lib  # noqa: PLC0415
   from seq2exp_jax.outputs.crispr_benchmark import read_gene_names  # noqa: PLC0415
   from seq2exp_jax.outputs.perturb import perturbation_effects  # noqa: PLC0415
-  from seq2exp_jax.train import checkpoint  # noqa: PLC0415
   from seq2exp_jax.train.step import make_eval_step  # noqa: PLC0415
   from seq2exp_jax.train.task import build_task  # noqa: PLC0415
   from seq2exp_jax.train.trainer import load_generator  # noqa: PLC0415
 
   check_out(args.out)
-  config, params, step = checkpoint.load_run(args.workdir, args.which)
+  model = params_source.load(args, data_dir=str(args.data))
+  config, params = model.config, model.params
   task = build_task(config, load_generator)
   sizes = io.read_chrom_lengths(args.chrom_sizes or args.data)
   candidates = lib.read_candidates(args.elements, sizes) if args.elements else None
@@ -106,8 +108,8 @@ def run(args) -> int:
     if score is None:
       score = "mask_mean" if "mask" in out else "deletion"
     if "mask" not in out and (candidates is None or score != "deletion"):
-      raise InputError(f"--workdir {args.workdir}: {config.experiment} has no mask, so it needs"
-                       " --elements (candidates) and --score deletion")
+      raise InputError(f"{model.label}: {config.experiment} has no mask, so it needs "
+                       "--elements (candidates) and --score deletion")
     length = host.window
     keep = promoter_positions(length, min(task.center_len, length))
     windows, elements = [], []
@@ -144,7 +146,6 @@ def run(args) -> int:
           deletion=effect.deletion, keep_alone=effect.keep_alone, score=score,
           default_class="candidate" if candidates is not None else "mask_run")
   written = lib.write_links(args.out, rows)
-  print(f"{len(rows)} element-gene links of {genes} {args.split} genes ({config.experiment}, "
-        f"{args.which} checkpoint, step {step}; Score = {score}); wrote "
-        + ", ".join(map(str, written)))
+  print(f"{len(rows)} element-gene links of {genes} {args.split} genes ({model.label}; "
+        f"Score = {score}); wrote " + ", ".join(map(str, written)))
   return 0

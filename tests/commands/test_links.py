@@ -168,3 +168,15 @@ def test_an_element_on_an_unknown_chromosome_is_refused_naming_the_line(data, ru
   err = capsys.readouterr().err
   assert err.count("\n") == 1 and f"{bed} line 2" in err and "'chrZ'" in err
   assert not (tmp_path / "l.tsv").exists()
+
+
+def test_params_and_config_instead_of_a_workdir_give_the_same_links(data, run, links, tmp_path):
+  root, ds = data
+  out = tmp_path / "from_params.tsv"
+  assert cli.main(["links", "--params", str(run), "--config",
+                   str(REPO / "experiments" / "seq2exp_soft.py:smoke"),
+                   f"--config.data.window={WINDOW}", "--data", str(ds), "--split", "train",
+                   "--out", str(out), "--elements", str(root / "truth" / "causal_elements.bed"),
+                   str(root / "truth" / "decoys.bed"), "--gene-names",
+                   str(_gene_table(root)), "--chunk", "4"]) == 0
+  assert out.read_text() == links.read_text()
