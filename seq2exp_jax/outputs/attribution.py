@@ -38,6 +38,7 @@ from jaxtyping import Array, Float, Int
 
 from data_pipeline.batch import SIGNAL_TRACKS, Batch
 from data_pipeline.io import atomic_output
+from data_pipeline.loader import one_hot_dna
 from seq2exp_jax.model.outputs import ModelOutput
 from seq2exp_jax.outputs import genome_tracks as tracks
 
@@ -46,12 +47,6 @@ DNA_TRACK = "dna"
 TRACKS = (DNA_TRACK,) + SIGNAL_TRACKS  # bigWig names: dna.bw, H3K27ac.bw, DNase.bw, HiC.bw
 BASES = "ACGTN"  # the data set's codes 0..4
 ISM_COLUMNS = ("chr", "pos", "ref", "alt", "ensid", "delta")
-
-
-def one_hot(codes: Int[Array, "*N"]) -> Float[Array, "*N 4"]:
-  """Codes A=0 C=1 G=2 T=3 N=4 -> float32 one-hot, N all zero (the loader's encoding)."""
-  table = jnp.concatenate([jnp.eye(4, dtype=jnp.float32), jnp.zeros((1, 4), jnp.float32)])
-  return table[codes]
 
 
 def codes_of(dna: Float[np.ndarray, "L 4"]) -> np.ndarray:
@@ -148,7 +143,7 @@ def make_mutation_fn(apply_fn: ApplyFn, chunk: int, sharding: Any = None
 
   def mutate(params: Any, row: Batch, positions: Int[Array, "K"], codes: Int[Array, "K"]):
     rows = jax.tree.map(lambda x: jnp.repeat(x, chunk, axis=0), row)
-    dna = rows.dna.at[jnp.arange(chunk), positions].set(one_hot(codes))
+    dna = rows.dna.at[jnp.arange(chunk), positions].set(one_hot_dna(codes))
     rows = rows.replace(dna=dna)
     if sharding is not None:
       rows = jax.lax.with_sharding_constraint(rows, sharding)
