@@ -31,6 +31,7 @@ import sys
 from collections import defaultdict
 
 import numpy as np
+from jaxtyping import Float
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
@@ -105,7 +106,7 @@ def write_variants(args) -> int:
   return 0
 
 
-def bootstrap(values: np.ndarray, rng: np.random.Generator, reps: int = 10_000
+def bootstrap(values: Float[np.ndarray, "N"], rng: np.random.Generator, reps: int = 10_000
               ) -> tuple[float, float]:
   means = values[rng.integers(0, len(values), (reps, len(values)))].mean(axis=1)
   return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))

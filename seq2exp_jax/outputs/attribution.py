@@ -34,7 +34,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Float, Int, Integer
 
 from data_pipeline.batch import SIGNAL_TRACKS, Batch
 from data_pipeline.io import atomic_output
@@ -85,9 +85,9 @@ class GeneAttribution:
   chrom: str
   tss: int
   prediction: float
-  dna: np.ndarray
-  signals: np.ndarray
-  mask: np.ndarray | None = None  # the model's mask (L,), for the plots
+  dna: Float[np.ndarray, "L"]
+  signals: Float[np.ndarray, "L S"]
+  mask: Float[np.ndarray, "L"] | None = None  # the model's mask, for the plots
 
   @property
   def start(self) -> int:
@@ -153,7 +153,8 @@ def make_mutation_fn(apply_fn: ApplyFn, chunk: int, sharding: Any = None
 
 
 def mutation_effects(mutation_fn: Callable[..., jax.Array], params: Any, row: Batch,
-                     positions: np.ndarray, codes: np.ndarray, chunk: int
+                     positions: Integer[np.ndarray, "M"], codes: Integer[np.ndarray, "M"],
+                     chunk: int
                      ) -> tuple[float, np.ndarray]:
   """(reference prediction, delta (M,)) of M single-base mutations of `row` (window
   indices `positions`, new codes `codes`), `chunk` mutants per call of `mutation_fn`
@@ -192,10 +193,10 @@ class Mutagenesis:
   chrom: str
   tss: int
   reference: float
-  positions: np.ndarray
-  ref: np.ndarray
-  alt: np.ndarray
-  delta: np.ndarray
+  positions: Integer[np.ndarray, "M"]
+  ref: Integer[np.ndarray, "M"]
+  alt: Integer[np.ndarray, "M"]
+  delta: Float[np.ndarray, "M"]
 
   def max_abs(self) -> tuple[int, np.ndarray]:
     """(first window index, max |delta| per position (P,)) over the mutated span."""
@@ -206,8 +207,8 @@ class Mutagenesis:
 
 
 def saturation_mutagenesis(mutation_fn: Callable[..., jax.Array], params: Any, row: Batch,
-                           positions: np.ndarray, chunk: int, *, ensid: str, chrom: str,
-                           tss: int) -> Mutagenesis:
+                           positions: Integer[np.ndarray, "P"], chunk: int, *, ensid: str,
+                           chrom: str, tss: int) -> Mutagenesis:
   """ISM of `row` (a Batch of one gene) at window indices `positions`."""
   positions = np.asarray(positions, np.int64)
   if positions.size == 0:

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
+from jaxtyping import Integer
 
 from data_pipeline.batch import PER_BASE, Batch
 from data_pipeline.errors import DataFormatError, MissingInputError
@@ -214,7 +215,8 @@ def alt_example(example: dict[str, np.ndarray], p: int, ref_len: int, alt: str
   return out
 
 
-def check_ref(vcf: pathlib.Path, v: Variant, stored: np.ndarray, ensid: str) -> None:
+def check_ref(vcf: pathlib.Path, v: Variant, stored: Integer[np.ndarray, "R"], ensid: str
+              ) -> None:
   """REF against the stored codes of its bases (REF N matches any base)."""
   want = np.array([CODES[b] for b in v.ref])
   if np.any((want != 4) & (want != stored)):
