@@ -78,12 +78,18 @@ def make_gradient_x_input(apply_fn: ApplyFn) -> Callable[[Any, Batch], dict]:
 
 
 @dataclasses.dataclass(frozen=True)
-class GeneAttribution:
-  """One gene's gradient x input over its window (numpy): dna (L,), signals (L, S)."""
+class Gene:
+  """Whose window: the gene, its chromosome and TSS (0-based)."""
 
   ensid: str
   chrom: str
   tss: int
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneAttribution(Gene):
+  """One gene's gradient x input over its window (numpy): dna (L,), signals (L, S)."""
+
   prediction: float
   dna: Float[np.ndarray, "L"]
   signals: Float[np.ndarray, "L S"]
@@ -185,13 +191,10 @@ def mutation_effects(mutation_fn: Callable[..., jax.Array], params: Any, row: Ba
 
 
 @dataclasses.dataclass(frozen=True)
-class Mutagenesis:
+class Mutagenesis(Gene):
   """ISM of one gene over window indices: every position x each base other than the
   stored one (all four at N). Arrays (M,): window index, stored and new codes, delta."""
 
-  ensid: str
-  chrom: str
-  tss: int
   reference: float
   positions: Integer[np.ndarray, "M"]
   ref: Integer[np.ndarray, "M"]
