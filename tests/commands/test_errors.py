@@ -275,6 +275,8 @@ def test_the_installed_command_prints_no_traceback(tmp_path):
       "diagnose": ["--workdir", str(empty)],
       "links": ["--workdir", str(empty), "--data", str(empty), "--out", str(tmp_path / "l.tsv")],
       "evaluate-links": ["--links", str(tmp_path / "no.tsv"), "--benchmark", str(tmp_path)],
+      "motifs": ["--elements", str(tmp_path / "no.bed"), "--data-root", str(tmp_path / "nope"),
+                 "--out", str(tmp_path / "m")],
       "verify-reference": [str(tmp_path / "bad.npz")],
       "convert-torch": [str(tmp_path / "nope.pt"), "--config", "c.json", "--out", "o"],
       "ablate": ["--configs", "nosuch", "--workdir", str(tmp_path / "a")],
