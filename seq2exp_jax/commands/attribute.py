@@ -47,11 +47,7 @@ def genome_interval(text: str) -> tuple[str, int, int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-  params_source.add_arguments(parser)
-  parser.add_argument("--data", required=True, type=arguments.existing_dir,
-                      help="prepared data set dir")
-  parser.add_argument("--split", default="test", choices=["train", "valid", "test"])
-  parser.add_argument("--out", required=True, type=pathlib.Path)
+  params_source.add_data_arguments(parser)
   parser.add_argument("--genes", type=arguments.comma_list, metavar="ENSG,...",
                       help="genes to attribute (default: every gene of the split)")
   parser.add_argument("--ism", type=genome_interval, metavar="CHR:START-END",

@@ -23,12 +23,7 @@ ACCEPTS_CONFIG_OVERRIDES = True  # with --params
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-  params_source.add_arguments(parser)
-  parser.add_argument("--data", required=True, type=arguments.existing_dir,
-                      help="prepared data set dir")
-  parser.add_argument("--split", default="test", choices=["train", "valid", "test"])
-  parser.add_argument("--out", required=True, type=pathlib.Path,
-                      help="the links table to write (e.g. links.tsv)")
+  params_source.add_data_arguments(parser, "the links table to write (e.g. links.tsv)")
   parser.add_argument("--elements", nargs="+", metavar="BED",
                       help="candidate elements: BED files or ABC EnhancerList-style tables "
                            "(default: the runs of the learned mask)")

@@ -55,6 +55,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.epilog = "With --params, any config field can be set with --config.<field>=<value>."
 
 
+def add_data_arguments(parser: argparse.ArgumentParser, out_help: str | None = None) -> None:
+  """The arguments of a command that runs a trained model over a prepared data set's split
+  (predict, attribute, links): the params' source, --data, --split, --out."""
+  add_arguments(parser)
+  parser.add_argument("--data", required=True, type=arguments.existing_dir,
+                      help="prepared data set dir")
+  parser.add_argument("--split", default="test", choices=["train", "valid", "test"])
+  parser.add_argument("--out", required=True, type=pathlib.Path, help=out_help)
+
+
 def read(path: pathlib.Path, torch_config: pathlib.Path | None):
   """`init_params.LoadedParams` of PARAMS (not yet checked against a config)."""
   from seq2exp_jax.commands.convert_torch import convert_checkpoint  # noqa: PLC0415

@@ -28,11 +28,7 @@ ACCEPTS_CONFIG_OVERRIDES = True  # with --params
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-  params_source.add_arguments(parser)
-  parser.add_argument("--data", required=True, type=arguments.existing_dir,
-                      help="prepared data set dir")
-  parser.add_argument("--split", default="test", choices=["train", "valid", "test"])
-  parser.add_argument("--out", required=True, type=pathlib.Path)
+  params_source.add_data_arguments(parser)
   parser.add_argument("--threshold", type=arguments.unit_interval, default=0.5,
                       help="mask value at or above which a base belongs to an element")
   parser.add_argument("--min-length", type=arguments.positive_int, default=50,
