@@ -22,8 +22,9 @@ DEMO_XLA_FLAGS := --xla_force_host_platform_device_count=2
 demo: $(STAMP)
 	XLA_FLAGS=$(DEMO_XLA_FLAGS) $(BIN)/seq2exp demo --workdir runs/demo
 
+# Two pytest workers (pytest-xdist): the suite's time is mostly compiling, one core each.
 test: $(STAMP)
-	XLA_FLAGS=$(TEST_XLA_FLAGS) $(BIN)/python -m pytest -q
+	XLA_FLAGS=$(TEST_XLA_FLAGS) $(BIN)/python -m pytest -q -n 2
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/scan.py
