@@ -177,3 +177,20 @@ def tiny_synthetic(base: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
                  str(SYNTH_WINDOW), "--fold", "11", "--out", str(out)]) == 0
     _BUILT["tiny"] = (root, out / "geneexp" / f"k562_{SYNTH_WINDOW}" / "1.0.0")
   return _BUILT["tiny"]
+
+
+def smoke_soft_run(data_dir: pathlib.Path, workdir: pathlib.Path,
+                   window: int | None = None) -> pathlib.Path:
+  """`workdir` holding a finished 2-step `seq2exp_soft.py:smoke` run on the prepared data
+  set `data_dir` (reading a `window` crop when given)."""
+  # pylint: disable=import-outside-toplevel
+  from seq2exp_jax.config import loader as configs
+  from seq2exp_jax.train.trainer import train_and_evaluate
+  repo = pathlib.Path(__file__).resolve().parents[1]
+  c = configs.load_config(str(repo / "experiments" / "seq2exp_soft.py:smoke"))
+  c.data.dir = str(data_dir)
+  if window is not None:
+    c.data.window = window
+  c.train.update(steps=2, eval_every=2)
+  train_and_evaluate(c, workdir)
+  return workdir

@@ -14,12 +14,10 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from conftest_data import tiny_synthetic, write_layout
+from conftest_data import smoke_soft_run, tiny_synthetic, write_layout
 from data_pipeline.errors import ConfigError
 from seq2exp_jax import cli
 from seq2exp_jax.commands import dispatch
-from seq2exp_jax.config import loader as configs
-from seq2exp_jax.train.trainer import train_and_evaluate
 
 SOFT = str(REPO / "experiments" / "seq2exp_soft.py:smoke")
 
@@ -32,12 +30,7 @@ def data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def run(data, tmp_path_factory):
   """A finished 2-step seq2exp_soft smoke run."""
-  workdir = tmp_path_factory.mktemp("run")
-  c = configs.load_config(SOFT)
-  c.data.dir = str(data[1])
-  c.train.update(steps=2, eval_every=2)
-  train_and_evaluate(c, workdir)
-  return workdir
+  return smoke_soft_run(data[1], tmp_path_factory.mktemp("run"))
 
 
 def snapshot(*roots: pathlib.Path) -> dict[str, bytes]:

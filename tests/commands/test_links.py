@@ -10,13 +10,11 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
-from conftest_data import tiny_synthetic
+from conftest_data import smoke_soft_run, tiny_synthetic
 from data_pipeline.layout import GeneExpLayout
 from seq2exp_jax import cli
-from seq2exp_jax.config import loader as configs
 from seq2exp_jax.outputs import crispr_benchmark as bench
 from seq2exp_jax.outputs.links import LINK_COLUMNS
-from seq2exp_jax.train.trainer import train_and_evaluate
 
 WINDOW = 4096  # the tiny genome's elements lie 1-4 kb from their TSS
 
@@ -29,12 +27,7 @@ def data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def run(data, tmp_path_factory):
   """A 2-step seq2exp_soft smoke run reading 4 kb windows."""
-  workdir = tmp_path_factory.mktemp("links_run")
-  c = configs.load_config(str(REPO / "experiments" / "seq2exp_soft.py:smoke"))
-  c.data.dir, c.data.window = str(data[1]), WINDOW
-  c.train.update(steps=2, eval_every=2)
-  train_and_evaluate(c, workdir)
-  return workdir
+  return smoke_soft_run(data[1], tmp_path_factory.mktemp("links_run"), WINDOW)
 
 
 def _gene_table(root):
