@@ -163,8 +163,9 @@ class BetaMask(nn.Module):
       raise ValueError(f"BetaMask: signals have {signals.shape[-1]} tracks, prior_beta "
                        f"{self.prior_beta} has {len(self.prior_beta)}")
     with_include = includelist is not None
+    tracks = jnp.asarray(self.tracks())
     log_w, log_include, betas = self._constants(with_include)
-    log_mix = log_w[jnp.asarray(self.tracks())]
+    log_mix = log_w[tracks]
     if with_include:
       log_mix = jnp.concatenate([log_mix, log_include[None]])
     weights = jax.nn.softmax(log_mix)
@@ -172,9 +173,8 @@ class BetaMask(nn.Module):
     read = signals.astype(jnp.float32)
     if self.prior_transform == "log1p":
       read = log_reads(read)
-    read = read[..., jnp.asarray(self.tracks())]
-    alpha = (read + b_min) * k + EPS
-    beta = (betas[jnp.asarray(self.tracks())] + b_min) * k
+    alpha = (read[..., tracks] + b_min) * k + EPS
+    beta = (betas[tracks] + b_min) * k
     if with_include:
       include = includelist.astype(jnp.float32)[..., None] * self.include_alpha + EPS
       alpha = jnp.concatenate([alpha, include], -1)
@@ -218,13 +218,18 @@ class BetaMask(nn.Module):
                    dist.prior_beta)
     return jnp.sum(jnp.mean(per_track, axis=(0, 1)) * dist.prior_mix)
 
+  @property
+  def _kumaraswamy_mask(self) -> bool:
+    """The mask is drawn from a Kumaraswamy (the generator's own, without decouple_x)."""
+    return self.post_dist == "kuma" and not self.decouple_x
+
   def _draw(self, key: PRNGKeyArray, dist: MaskDistribution) -> Float[Array, "B L"]:
-    if self.post_dist == "kuma" and not self.decouple_x:
+    if self._kumaraswamy_mask:
       return kumaraswamy.sample(key, dist.z_alpha, dist.z_beta)
     return bottleneck.beta_sample(key, dist.z_alpha, dist.z_beta)
 
   def _mean(self, dist: MaskDistribution) -> Float[Array, "B L"]:
-    if self.post_dist == "kuma" and not self.decouple_x:
+    if self._kumaraswamy_mask:
       return kumaraswamy.mean(dist.z_alpha, dist.z_beta)
     return bottleneck.beta_mean(dist.z_alpha, dist.z_beta)
 
