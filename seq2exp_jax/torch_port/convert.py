@@ -166,16 +166,15 @@ def torch_to_flax(state_dict: Mapping[str, np.ndarray], *, shared_encoder: bool 
   return stack_layers(params)
 
 
+def param_shapes(tree) -> dict[str, tuple[int, ...]]:
+  """`a/b/c` path -> shape of every leaf of a params tree (arrays or ShapeDtypeStructs)."""
+  return {"/".join(str(getattr(k, "key", k)) for k in path): tuple(np.shape(x))
+          for path, x in jax.tree_util.tree_leaves_with_path(tree)}
+
+
 def check_same_structure(converted: dict, expected: dict, source: str):
   """Raise ConversionError naming every missing, unexpected or mis-shaped param."""
-  def flat(tree, prefix=()):
-    for k, v in tree.items():
-      if isinstance(v, Mapping):
-        yield from flat(v, prefix + (k,))
-      else:
-        yield "/".join(prefix + (k,)), tuple(np.shape(v))
-
-  got, want = dict(flat(converted)), dict(flat(expected))
+  got, want = param_shapes(converted), param_shapes(expected)
   problems = [f"missing {k} {want[k]}" for k in sorted(set(want) - set(got))]
   problems += [f"unexpected {k} {got[k]}" for k in sorted(set(got) - set(want))]
   problems += [f"{k}: shape {got[k]}, expected {want[k]}"

@@ -24,6 +24,7 @@ import optax
 from data_pipeline import io
 from data_pipeline.batch import Batch
 from data_pipeline.errors import DataFormatError, InputError, MissingInputError
+from seq2exp_jax.torch_port.convert import param_shapes
 from seq2exp_jax.train import checkpoint
 from seq2exp_jax.train.task import Task
 
@@ -89,11 +90,6 @@ def expected_params(task: Task, window: int) -> Any:
   return jax.eval_shape(lambda: task.init(jax.random.PRNGKey(0), example))
 
 
-def _flat(tree: Any) -> dict[str, tuple[int, ...]]:
-  return {"/".join(str(getattr(k, "key", k)) for k in path): tuple(np.shape(x))
-          for path, x in jax.tree_util.tree_leaves_with_path(tree)}
-
-
 def _hint(path: str, got: tuple | None, want: tuple | None) -> str:
   if got is None or want is None:
     return "another kind of model (model.name, bottleneck, share_generator, pos_enc?)"
@@ -106,7 +102,7 @@ def _hint(path: str, got: tuple | None, want: tuple | None) -> str:
 
 def differences(params: Any, expected: Any) -> list[tuple[str, str]]:
   """(message, hint) for every param path where `params` and `expected` differ."""
-  got, want = _flat(params), _flat(expected)
+  got, want = param_shapes(params), param_shapes(expected)
   out = []
   for key in sorted(set(got) | set(want)):
     g, w = got.get(key), want.get(key)
