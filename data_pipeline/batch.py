@@ -6,7 +6,8 @@ side gene identities (`genes`: this process's rows only) are dropped when it is 
 so they never enter jitted code.
 
 Letters: B batch, L window (positions), S signal tracks, F mRNA features (+ promoter
-activity).
+activity), M candidate-element slots (the promoter first, then up to MAX_ELEMENTS elements),
+W element sequence length, G element features.
 """
 
 import dataclasses
@@ -14,7 +15,7 @@ from typing import Any
 
 import jax
 import numpy as np
-from jaxtyping import Array, Bool, Float, UInt8
+from jaxtyping import Array, Bool, Float, Int, UInt8
 
 from data_pipeline.errors import ConfigError
 from data_pipeline.layout import RNA_FEATURE_COLUMNS
@@ -26,6 +27,17 @@ NUM_RNA_FEATURES = len(RNA_FEATURE_COLUMNS) + 1  # F: the mRNA features, promote
 DNA_CHANNELS = 4  # one-hot A, C, G, T; N is all zeros
 # Fields with a per-base axis (B, L, ...): cropped together to the window a model reads.
 PER_BASE = ("dna", "signals", "blacklist", "includelist", "peaks", "truth")
+# Each gene's candidate elements (EPInformer's input): slot 0 the promoter (TSS +- W/2), then
+# up to MAX_ELEMENTS elements with W/2 < distance to the TSS <= ELEMENT_RADIUS, nearest first.
+MAX_ELEMENTS = 60
+ELEMENT_SLOTS = MAX_ELEMENTS + 1  # M
+ELEMENT_WIDTH = 2000  # W
+ELEMENT_RADIUS = 100_000
+# `element_feat[..., g]` order; slot 0 (the promoter) holds zeros, as in EPInformer.
+ELEMENT_FEATURES: tuple[str, ...] = ("distance_kb", "log10_contact", "activity")  # G
+NUM_ELEMENT_FEATURES = len(ELEMENT_FEATURES)
+# Fields with a per-element axis (B, M, ...): never cropped with the window.
+PER_ELEMENT = ("element_dna", "element_feat", "element_valid", "element_pos")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +64,13 @@ class Batch:
   target: Float[Array, "B"] | None = None  # log10(1 + CAGE)
   valid: Bool[Array, "B"] | None = None  # False on evaluation padding rows
   truth: UInt8[Array, "B L"] | None = None  # synthetic only: 1 causal, 2 decoy, 0 other
+  # Candidate elements (see ELEMENT_* above): one-hot sequence centred on each element
+  # (an element longer than W is cut to its central W, a shorter one zero-padded both sides),
+  # its features, whether the slot holds an element, its genomic [start, end) (-1 if empty).
+  element_dna: Float[Array, "B M W 4"] | None = None
+  element_feat: Float[Array, "B M G"] | None = None
+  element_valid: Bool[Array, "B M"] | None = None
+  element_pos: Int[Array, "B M 2"] | None = None
   genes: Genes | None = None  # host side; dropped under jit
 
   @property
