@@ -9,6 +9,7 @@ so the four cannot drift apart. Every model takes the same inputs and returns a
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from typing import Any, Callable, Mapping
 
 import flax.linen as nn
@@ -27,7 +28,13 @@ from seq2exp_jax.model.outputs import ModelOutput
 from seq2exp_jax.model.seq2exp import Seq2Exp
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
-MODELS: dict[str, type[nn.Module]] = {"seq2exp": Seq2Exp, "baseline": GeneExpModel}
+# model.name -> its module: a class, or "module:Class" imported when first built (the rows
+# that do not share Seq2Exp's backbone registry: EPInformer, Enformer, Prism).
+MODELS: dict[str, type[nn.Module] | str] = {
+    "seq2exp": Seq2Exp, "baseline": GeneExpModel,
+    "epinformer": "seq2exp_jax.model.epinformer:EPInformer",
+    "enformer": "seq2exp_jax.model.enformer:Enformer",
+    "prism": "seq2exp_jax.model.prism:Prism"}
 MASK_SOURCES = ("learned", "peaks", "generator_top")
 LOSS_TERMS = ("loss", "huber", "kl", "continuity")
 # (frozen params, batch) -> the predictor's fixed mask (B, L)
@@ -53,12 +60,18 @@ def build_model(model: Mapping[str, Any], *, dtype: str = "float32", remat: bool
     raise ConfigError(f"model.name {name!r}: expected one of {sorted(MODELS)}")
   if dtype not in DTYPES:
     raise ConfigError(f"train.dtype {dtype!r}: expected one of {sorted(DTYPES)}")
-  cls = MODELS[name]
-  fields = {f.name for f in dataclasses.fields(cls)} - {"parent", "name"}
+  cls = _model_class(name)
+  # dtype and remat, where a model has them, come from train.dtype and train.remat
+  fields = {f.name for f in dataclasses.fields(cls)} - {"parent", "name", "dtype", "remat"}
   unknown = sorted(set(args) - fields)
   if unknown:
     raise ConfigError(f"model {unknown} are not arguments of {cls.__name__}; it takes "
                      f"{sorted(fields)}")
+  if "backbone" not in fields:  # a model without a shared backbone computes by its fields
+    try:
+      return cls(**args, dtype=DTYPES[dtype], remat=bool(remat))
+    except (ValueError, TypeError) as e:
+      raise ConfigError(f"model: {e}") from e
   backbone = dict(args.pop("backbone", None) or {})
   for key in ("dtype", "remat"):
     if key in backbone:
@@ -76,6 +89,15 @@ def build_model(model: Mapping[str, Any], *, dtype: str = "float32", remat: bool
     if isinstance(e, ConfigError):
       raise
     raise ConfigError(f"model: {e}") from e
+
+
+def _model_class(name: str) -> type[nn.Module]:
+  """The module class registered as `name` (a "module:Class" entry imported now)."""
+  entry = MODELS[name]
+  if isinstance(entry, str):
+    module, cls = entry.split(":")
+    entry = getattr(importlib.import_module(module), cls)
+  return entry
 
 
 def top_fraction_mask(mask: Float[Array, "B L"], fraction: float) -> Float[Array, "B L"]:
