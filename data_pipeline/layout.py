@@ -81,6 +81,12 @@ class GeneExpLayout:
     return self.inter / CELL_FILES[self.cell_type][0] / "GeneList.txt"
 
   @property
+  def enhancer_list(self) -> pathlib.Path:
+    """ABC's candidate elements (chr, start, end, name, class, activity_base, ...), beside
+    the gene table; optional (build-data falls back to the DNase peaks)."""
+    return self.inter / CELL_FILES[self.cell_type][0] / "EnhancerList.txt"
+
+  @property
   def h3k27ac_bigwig(self) -> pathlib.Path:
     return self.inter / "H3K27ac" / self.cell_type / CELL_FILES[self.cell_type][1]
 

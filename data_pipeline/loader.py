@@ -3,8 +3,9 @@
 grain reads the TFDS array_record data source with worker threads; each process reads only
 its own examples of every global batch, cropped on the host to the window the model reads;
 the batch becomes a `Batch` of global `jax.Array`s sharded along the `data` mesh axis
-(`jax.make_array_from_process_local_data`), and `dna` is expanded to one-hot on device
-(uint8 crosses host->device: 16x fewer bytes than float32 one-hot).
+(`jax.make_array_from_process_local_data`), and `dna` (and `element_dna`, the candidate
+elements' sequences, when the data set stores them; never cropped) is expanded to one-hot on
+device (uint8 crosses host->device: 16x fewer bytes than float32 one-hot).
 
 Order: epoch e visits the examples in a permutation drawn from (seed, e) (numpy's PCG64
 seeded with [seed, e], computed once per epoch); step s of the run holds positions [s*B, (s+1)*B) of that sequence. The position is
@@ -14,7 +15,8 @@ parts are disjoint and together are the whole batch.
 
 Training (drop_remainder=True) uses floor(N/B) full batches per epoch; evaluation
 (drop_remainder=False) uses ceil(N/B) batches, pads the last one with zero examples and marks
-them with `valid` = False, so every example is seen exactly once.
+them with `valid` = False (their elements too: element_valid False, element_pos -1), so
+every example is seen exactly once.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jaxtyping import Array, Float, Integer
 
 from data_pipeline.batch import Batch, Genes, crop
 from data_pipeline.errors import ConfigError, DataSetError, MissingInputError
@@ -108,10 +111,12 @@ def _decode_example(example: dict[str, Any]) -> dict[str, Any]:
 
 
 def _blank(example: dict[str, Any]) -> dict[str, Any]:
-  """A padding example shaped like `example`: zeros, empty strings, and dna all N (so its
-  one-hot is all zero)."""
+  """A padding example shaped like `example`: zeros, empty strings, dna and element_dna all
+  N (so their one-hot is all zero), element_pos -1 (no element)."""
   blank = {k: "" if isinstance(v, str) else np.zeros_like(v) for k, v in example.items()}
-  blank["dna"] = np.full_like(example["dna"], 4)
+  for key, fill in (("dna", 4), ("element_dna", 4), ("element_pos", -1)):
+    if key in example:
+      blank[key] = np.full_like(example[key], fill)
   return blank
 
 
@@ -119,8 +124,9 @@ def _stack(examples: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
   return {k: np.stack([e[k] for e in examples]) for k in examples[0]}
 
 
-def one_hot_dna(dna: jax.Array) -> jax.Array:
-  """dna: uint8 (B, L) codes A=0 C=1 G=2 T=3 N=4 -> float32 (B, L, 4), N all zero."""
+def one_hot_dna(dna: Integer[Array, "B *P"]) -> Float[Array, "B *P 4"]:
+  """dna: uint8 (B, L) (or (B, M, W)) codes A=0 C=1 G=2 T=3 N=4 -> float32 (..., 4), N all
+  zero."""
   # A row lookup (rows of eye(4) and a zero row for N) is faster on CPU than one_hot's
   # compare-and-convert, and the same on accelerators.
   table = jnp.concatenate([jnp.eye(4, dtype=jnp.float32), jnp.zeros((1, 4), jnp.float32)])
@@ -251,7 +257,9 @@ class ShardedLoader:
     identities stay on the host."""
     arrays = {key: jax.make_array_from_process_local_data(self.sharding, value)
               for key, value in host.items() if key not in HOST_FEATURES}
-    arrays["dna"] = self._one_hot(arrays["dna"])
+    for key in ("dna", "element_dna"):
+      if key in arrays:
+        arrays[key] = self._one_hot(arrays[key])
     return Batch(**arrays, genes=Genes(**{k: host[k] for k in HOST_FEATURES}))
 
   def __iter__(self) -> Iterator[Batch]:

@@ -19,7 +19,9 @@ the temporaries of a killed build are removed by the next one.
 
 The data root's chromosome lengths are stored in the data set's metadata.json (key
 `chrom_lengths`) and read back with `io.read_chrom_lengths(ds_dir)`, e.g. for bigWig
-headers.
+headers. Every build stores each gene's candidate elements (readers/elements.py; metadata
+keys `elements_source`, `elements_file`); a data set built before they existed has no
+element features and still reads (`with_elements` False, taken from its features.json).
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ import tensorflow_datasets as tfds
 
 from data_pipeline.errors import InputError
 from data_pipeline import io
-from data_pipeline.batch import NUM_RNA_FEATURES, NUM_SIGNALS
+from data_pipeline.batch import (ELEMENT_SLOTS, ELEMENT_WIDTH, NUM_ELEMENT_FEATURES,
+                                 NUM_RNA_FEATURES, NUM_SIGNALS)
 from data_pipeline.layout import CELL_FILES, TARGETS, GeneExpLayout
 from data_pipeline.peaks import load_peaks
 from data_pipeline.readers.tables import SPLITS, Gene, load_genes
@@ -56,13 +59,14 @@ DOWNLOAD_CONFIG = tfds.download.DownloadConfig(
 @dataclasses.dataclass
 class GeneExpConfig(tfds.core.BuilderConfig):
   """One cell type, window length, fold and target ('cage' or 'rna'); `with_truth` for
-  synthetic data sets."""
+  synthetic data sets; `with_elements` False only to read a data set built without them."""
 
   cell_type: str = "K562"
   window: int = 200_000
   fold: int | str = DEFAULT_FOLD
   with_truth: bool = False
   target: str = DEFAULT_TARGET
+  with_elements: bool = True
 
 
 def config_name(cell_type: str, window: int, fold: int | str = DEFAULT_FOLD,
@@ -75,7 +79,7 @@ def config_name(cell_type: str, window: int, fold: int | str = DEFAULT_FOLD,
 
 def make_config(cell_type: str, window: int, fold: int | str = DEFAULT_FOLD,
                 with_truth: bool = False, target: str = DEFAULT_TARGET,
-                name: str | None = None) -> GeneExpConfig:
+                name: str | None = None, with_elements: bool = True) -> GeneExpConfig:
   """The config of one data set; `name` (default `config_name`) names its directory."""
   if cell_type not in CELL_FILES:
     raise InputError(f"unknown cell type {cell_type!r}: expected one of {sorted(CELL_FILES)}")
@@ -86,13 +90,14 @@ def make_config(cell_type: str, window: int, fold: int | str = DEFAULT_FOLD,
   return GeneExpConfig(
       name=name or config_name(cell_type, window, fold, target), cell_type=cell_type,
       window=window, fold=fold, with_truth=with_truth, target=target,
+      with_elements=with_elements,
       description=f"{cell_type}, {window} bp windows centred on the TSS, fold_{fold} split, "
                   f"target {label}" + (", synthetic with ground truth" if with_truth else ""))
 
 
 def config_from_name(name: str, data_dir: str | os.PathLike | None) -> GeneExpConfig:
   """Parses `<cell>_<window>[_fold<k>][_rna]` (the config keeps `name`, so `_fold11` names
-  fold 11 too); `with_truth` from the prepared files if present."""
+  fold 11 too); `with_truth` and `with_elements` from the prepared files if present."""
   m = re.fullmatch(r"([a-z0-9]+)_(\d+)(?:_fold([a-z0-9]+))?(?:_(rna))?", name)
   cells = {c.lower(): c for c in CELL_FILES}
   if m is None or m.group(1) not in cells:
@@ -100,21 +105,27 @@ def config_from_name(name: str, data_dir: str | os.PathLike | None) -> GeneExpCo
                      f"with cell in {sorted(cells)}")
   fold = m.group(3) or DEFAULT_FOLD
   fold = int(fold) if str(fold).isdigit() else fold
-  with_truth = False
+  with_truth, with_elements = False, True
   if data_dir is not None:
     stored = pathlib.Path(data_dir) / GeneExp.name / name / str(GeneExp.VERSION)
     features_json = stored / "features.json"
-    with_truth = features_json.is_file() and '"truth"' in features_json.read_text()
+    if features_json.is_file():
+      text = features_json.read_text()
+      with_truth, with_elements = '"truth"' in text, '"element_dna"' in text
   return make_config(cells[m.group(1)], int(m.group(2)), fold, with_truth,
-                     m.group(4) or DEFAULT_TARGET, name=name)
+                     m.group(4) or DEFAULT_TARGET, name=name, with_elements=with_elements)
 
 
-def features(window: int, with_truth: bool) -> tfds.features.FeaturesDict:
+def features(window: int, with_truth: bool,
+             with_elements: bool = True) -> tfds.features.FeaturesDict:
   """The feature spec. Large per-base arrays are stored as raw bytes (fast to decode)."""
   raw = tfds.features.Encoding.BYTES
 
   def per_base(dtype, shape=()):
     return tfds.features.Tensor(shape=(window,) + shape, dtype=dtype, encoding=raw)
+
+  def per_element(dtype, shape=()):
+    return tfds.features.Tensor(shape=(ELEMENT_SLOTS,) + shape, dtype=dtype, encoding=raw)
 
   spec = {
       "dna": per_base(np.uint8),  # A=0 C=1 G=2 T=3 N=4
@@ -130,6 +141,11 @@ def features(window: int, with_truth: bool) -> tfds.features.FeaturesDict:
   }
   if with_truth:
     spec["truth"] = per_base(np.uint8)  # 1 causal, 2 decoy, 0 other
+  if with_elements:  # slot 0 the promoter, then the nearest candidates (readers/elements.py)
+    spec.update(element_dna=per_element(np.uint8, (ELEMENT_WIDTH,)),  # codes as dna
+                element_feat=per_element(np.float32, (NUM_ELEMENT_FEATURES,)),
+                element_valid=per_element(np.bool_),
+                element_pos=per_element(np.int64, (2,)))  # [start, end), -1 when empty
   return tfds.features.FeaturesDict(spec)
 
 
@@ -166,8 +182,11 @@ class GeneExp(tfds.core.GeneratorBasedBuilder):
         description=(__doc__.splitlines()[0] + " Features: dna uint8 (L,), signals float32 "
                      "(L, 3), blacklist/includelist/peaks bool (L,), rna_feat float32 (9,), "
                      "target float32, ensid/chrom text, tss int64"
-                     + (", truth uint8 (L,)." if cfg.with_truth else ".")),
-        features=features(cfg.window, cfg.with_truth),
+                     + (", truth uint8 (L,)" if cfg.with_truth else "")
+                     + (", element_dna uint8 (61, 2000), element_feat float32 (61, 3), "
+                        "element_valid bool (61,), element_pos int64 (61, 2)."
+                        if cfg.with_elements else ".")),
+        features=features(cfg.window, cfg.with_truth, cfg.with_elements),
         homepage="https://arxiv.org/abs/2502.13991",
         # Keep the fold CSV's gene order on disk; the loader shuffles from its own seed.
         disable_shuffling=True,
@@ -186,7 +205,14 @@ class GeneExp(tfds.core.GeneratorBasedBuilder):
     self.info.metadata.update(target=cfg.target, target_column=layout.target_column(cfg.target),
                               fold=str(cfg.fold))
     reader = WindowReader(layout, cfg.window, peaks=load_peaks(self._peaks_bed),
-                          allow_pickle=self._allow_pickle, with_truth=cfg.with_truth)
+                          allow_pickle=self._allow_pickle, with_truth=cfg.with_truth,
+                          elements=cfg.with_elements)
+    if reader.elements is not None:
+      # The file relative to the data root (the peaks BED: its name beside the data set).
+      path, root = reader.elements.candidates.path.resolve(), self._data_root.resolve()
+      self.info.metadata.update(
+          elements_source=reader.elements.candidates.source,
+          elements_file=str(path.relative_to(root)) if path.is_relative_to(root) else path.name)
     # Check every gene before writing anything: bad input fails fast and whole.
     for split_genes in genes.splits.values():
       for gene in split_genes:

@@ -41,6 +41,11 @@ class IntervalMask:
   def chroms(self) -> list[str]:
     return sorted(self._starts)
 
+  def intervals(self, chrom: str) -> tuple[np.ndarray, np.ndarray]:
+    """int64 (K,) starts and ends of the merged intervals of `chrom` (empty if unknown)."""
+    empty = np.zeros(0, np.int64)
+    return self._starts.get(chrom, empty), self._ends.get(chrom, empty)
+
   def window(self, chrom: str, start: int, end: int) -> np.ndarray:
     """Returns bool (end-start,), True inside any interval; False for unknown chromosomes
     and beyond the chromosome ends."""

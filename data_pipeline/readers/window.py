@@ -17,6 +17,7 @@ from data_pipeline.layout import GeneExpLayout
 from data_pipeline.errors import DataFormatError, InputError
 from data_pipeline.batch import NUM_SIGNALS
 from data_pipeline.io import check_same_lengths, read_chrom_lengths
+from data_pipeline.readers.elements import ElementReader, load_candidates
 from data_pipeline.readers.genome import Genome
 from data_pipeline.readers.hic import HicReader
 from data_pipeline.readers.masks import IntervalMask, load_mask
@@ -45,11 +46,15 @@ class WindowReader:
     blacklist, includelist: bool (L,)
     peaks: bool (L,) MACS3 DNase peaks (only when `peaks` is given)
     truth: uint8 (L,) 1 causal / 2 decoy / 0 other (only for synthetic data sets)
+    element_dna uint8 (M, W), element_feat float32 (M, G), element_valid bool (M,),
+      element_pos int64 (M, 2): the candidate elements (only with `elements=True`;
+      readers/elements.py: ABC's EnhancerList.txt if present, else `peaks`)
     rna_feat: float32 (9,); target: float32 (); ensid, chrom: str; tss: int64 ()
   """
 
   def __init__(self, layout: GeneExpLayout, window: int, *, peaks: IntervalMask | None = None,
-               allow_pickle: bool = False, with_truth: bool | None = None):
+               allow_pickle: bool = False, with_truth: bool | None = None,
+               elements: bool = False):
     self.layout = layout
     self.window = check_window_length(window)
     self.chrom_lengths = read_chrom_lengths(layout.chr_length_json)
@@ -65,6 +70,10 @@ class WindowReader:
     self.includelist = load_mask(layout.includelist_bed, layout.includelist_pickle,
                                  allow_pickle)
     self.peaks = peaks
+    self.elements = None
+    if elements:
+      candidates = load_candidates(layout, peaks, self.h3k27ac, self.dnase)
+      self.elements = ElementReader(candidates, self.genome, self.hic, self.chrom_lengths)
     self.with_truth = layout.truth_dir.is_dir() if with_truth is None else with_truth
     self._read_truth = None
     if self.with_truth:
@@ -117,6 +126,8 @@ class WindowReader:
       lo, hi = max(start, 0), min(end, length)
       truth[lo - start:hi - start] = self._read_truth(self.layout, gene.chrom, lo, hi)
       example["truth"] = truth
+    if self.elements is not None:
+      example.update(self.elements.read(gene))
     return example
 
   def close(self) -> None:
