@@ -192,7 +192,7 @@ def test_window_crop_on_the_host_keeps_the_tss_centred(ds_dir):
 def test_batch_is_a_pytree_without_its_gene_identities(ds_dir):
   batch = next(iter(ShardedLoader(ds_dir, "train", GB, shuffle=False, num_epochs=1)))
   leaves = jax.tree.leaves(batch)
-  assert len(leaves) == len(batch.arrays()) == 9  # every array field; genes are not leaves
+  assert len(leaves) == len(batch.arrays()) == 13  # every array field; genes are not leaves
   inside = jax.jit(lambda b: (b.genes is None, b.dna.sum()))(batch)
   assert bool(inside[0]) is True
   assert batch.genes is not None and batch.window == SYNTH_WINDOW

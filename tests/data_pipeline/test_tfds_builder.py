@@ -12,6 +12,7 @@ import tensorflow_datasets as tfds
 
 from conftest_data import (PEAK_BLOCKS, SYNTH_WINDOW, WINDOW, tiny_synthetic, write_layout)
 from data_pipeline import peaks, tfds_builder
+from data_pipeline.batch import ELEMENT_SLOTS, ELEMENT_WIDTH, PER_ELEMENT
 from data_pipeline.commands.build_data import PEAKS_FILE
 from data_pipeline.layout import GeneExpLayout
 from data_pipeline.readers.tables import load_genes
@@ -33,19 +34,20 @@ def test_every_feature_round_trips(tiny):
   peak_mask = peaks.load_peaks(ds_dir / PEAKS_FILE)
   source = tfds.builder_from_directory(str(ds_dir)).as_data_source()
   assert {s: len(source[s]) for s in source} == {s: len(g) for s, g in genes.items()}
-  with WindowReader(layout, SYNTH_WINDOW, peaks=peak_mask) as reader:
+  with WindowReader(layout, SYNTH_WINDOW, peaks=peak_mask, elements=True) as reader:
     for split, split_genes in genes.items():
       stored = {ex["ensid"].decode(): ex for ex in source[split]}
       assert list(stored) == [g.ensid for g in split_genes]  # fold CSV order
       for gene in split_genes:
         want, got = reader.read(gene), stored[gene.ensid]
         assert sorted(got) == sorted(want)
-        for key in PER_BASE + ("rna_feat",):
+        for key in PER_BASE + PER_ELEMENT + ("rna_feat",):
           assert got[key].dtype == want[key].dtype, key
           np.testing.assert_array_equal(got[key], want[key], err_msg=f"{gene.ensid} {key}")
         assert got["target"] == pytest.approx(float(want["target"]), rel=1e-7)
         assert got["tss"] == gene.tss and got["chrom"].decode() == gene.chrom
         assert got["dna"].shape == (SYNTH_WINDOW,) and got["signals"].shape == (SYNTH_WINDOW, 3)
+        assert got["element_dna"].shape == (ELEMENT_SLOTS, ELEMENT_WIDTH)
   # The synthetic truth is really there: some causal bases, and peaks somewhere.
   train = [source["train"][i] for i in range(len(source["train"]))]
   assert any((ex["truth"] == 1).any() for ex in train)
