@@ -1,5 +1,15 @@
 """The tables of a synthetic data set: the GeneExp-layout CSV/TSV/BED/JSON files and truth/.
 
+EnhancerList.txt (beside the gene table) lists the candidate elements as an ABC run would
+nominate them: every accessible element of the landscape, causal or decoy alike (the list
+says nothing of which is which), plus each gene's promoter (TSS +- 250 bp), with ABC's
+columns chr, start, end, name, class (promoter if within 500 bp of a TSS, genic inside a
+gene body, else intergenic), activity_base, H3K27ac.RPM, DHS.RPM. The reads are counted on
+the written tracks over each region (coverage / FRAGMENT: the observed, noisy reads, as ABC
+counts them, not the landscape's noise-free counts the labels use), per million of the
+source tables' reads (as GeneList.txt); activity_base = sqrt(H3K27ac.RPM x DHS.RPM) (ABC's
+activity_base_no_qnorm: no quantile normalisation to a reference).
+
 truth/ holds the known answers: causal_elements.bed and decoys.bed (BED6: name =
 ENSID:class, score = number of planted units), elements.tsv (every element with its class,
 units, real counts, distance, contact and effect on its gene), labels.json (constants, the
@@ -13,6 +23,7 @@ import numpy as np
 
 from data_pipeline import io
 from data_pipeline import layout as layout_lib
+from data_pipeline.readers.bigwig import BigWigTrack
 from data_pipeline.synth import dna as dna_lib
 from data_pipeline.synth import labels as labels_lib
 from data_pipeline.synth import landscape as landscape_lib
@@ -21,6 +32,9 @@ from data_pipeline.synth import signals as signals_lib
 from data_pipeline.synth import writer
 
 INCLUDE_HALF = 250  # include list: TSS +- 250 bp (the original's TSS500bp promoter BED)
+PROMOTER_NEAR = 500  # ABC's class: "promoter" within 500 bp of a TSS
+ENHANCER_COLUMNS = ("chr", "start", "end", "name", "class", "activity_base", "H3K27ac.RPM",
+                    "DHS.RPM")
 OTHER_CELL = {"K562": "GM12878", "GM12878": "K562"}
 
 
@@ -50,6 +64,7 @@ def write_all(lay: layout_lib.GeneExpLayout, land: landscape_lib.Landscape, *, c
        "H3K27ac.RPM.TSS1Kb", "DHS.RPM.TSS1Kb", "gene_name"],
       [[g.chrom, g.start, g.end, g.ensid, 0, g.strand, g.tss, g.ensid, g.h3k27ac_rpm,
         g.dhs_rpm, g.symbol] for g in genes], sep="\t")
+  writer.write_table(lay.enhancer_list, ENHANCER_COLUMNS, enhancer_rows(land, lay), sep="\t")
   writer.write_bed_rows(lay.blacklist_bed, blacklist)
   writer.write_bed_rows(lay.includelist_bed, [
       (g.chrom, max(0, g.tss - INCLUDE_HALF),
@@ -91,6 +106,43 @@ def write_all(lay: layout_lib.GeneExpLayout, land: landscape_lib.Landscape, *, c
       cell_type=cell_type, seed=seed, preset_name=preset_name, preset=preset,
       n_genes=len(genes), counts=counts, sigma=sigma, ceiling=ceiling, stats=stats,
       label_column=lay.cage_column, other=other))
+
+
+def enhancer_rows(land: landscape_lib.Landscape, lay: layout_lib.GeneExpLayout) -> list[list]:
+  """The EnhancerList.txt rows (module docstring), sorted by chromosome and start; the reads
+  of each region are counted on the written bigWigs of `lay`, as ABC counts them."""
+  genes, el = land.genes, land.elements
+  totals = landscape_lib.read_totals()
+  regions = {(g.chrom, max(0, g.tss - INCLUDE_HALF),
+              min(land.chrom_lengths[g.chrom], g.tss + INCLUDE_HALF)) for g in genes}
+  regions |= {(genes[el.gene[i]].chrom, int(el.start[i]), int(el.end[i]))
+              for i in range(len(el.start))}
+  body = {c: np.array([(g.tss, g.start, g.end) for g in genes if g.chrom == c])
+          for c in land.chrom_lengths}  # (genes on c, 3)
+  # mark -> (track, bp covered per read, reads of the source tables)
+  tracks = {"H3K27ac": (BigWigTrack(lay.h3k27ac_bigwig), signals_lib.FRAGMENT["h3k27ac"],
+                        totals["h3k27ac"]),
+            "DHS": (BigWigTrack(lay.dnase_bigwig), signals_lib.FRAGMENT["dnase"],
+                    totals["dhs"])}
+  out = []
+  try:
+    for chrom, s, e in sorted(regions, key=lambda r: (landscape_lib.chrom_sort_key(r[0]),
+                                                      r[1], r[2])):
+      tss, start, end = body[chrom].T
+      if np.any((s - PROMOTER_NEAR < tss) & (tss < e + PROMOTER_NEAR)):
+        klass = "promoter"
+      elif np.any((s < end) & (start < e)):
+        klass = "genic"
+      else:
+        klass = "intergenic"
+      rpm = {mark: float(track.window(chrom, s, e).sum(dtype=np.float64)) / fragment
+             * 1e6 / total for mark, (track, fragment, total) in tracks.items()}
+      out.append([chrom, s, e, f"{klass}|{chrom}:{s}-{e}", klass,
+                  float(np.sqrt(rpm["H3K27ac"] * rpm["DHS"])), rpm["H3K27ac"], rpm["DHS"]])
+  finally:
+    for track, _, _ in tracks.values():
+      track.close()
+  return out
 
 
 def _constant_lines() -> str:
