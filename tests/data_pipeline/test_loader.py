@@ -18,7 +18,7 @@ from jax.sharding import PartitionSpec as P
 from jaxtyping import jaxtyped
 
 from conftest_data import SYNTH_WINDOW, tiny_synthetic
-from data_pipeline.batch import Batch, crop
+from data_pipeline.batch import PER_ELEMENT, Batch, crop
 from data_pipeline.loader import ShardedLoader, one_hot_dna
 
 N_TRAIN = 18
@@ -209,3 +209,33 @@ def test_batch_fields_have_their_annotated_shapes(ds_dir):
   checked(**batch.arrays(), genes=batch.genes)
   with pytest.raises(TypeError, match="signals"):
     checked(**dict(batch.arrays(), signals=batch.signals[:, :-1]))
+
+
+def test_elements_one_hot_sharded_uncropped_and_empty_on_padding_rows(ds_dir):
+  loader = ShardedLoader(ds_dir, "train", GB, shuffle=False, num_epochs=1,
+                         drop_remainder=False, window=SYNTH_WINDOW // 2)
+  batches = list(loader)
+  source = tfds.builder_from_directory(str(ds_dir)).as_data_source()["train"]
+  first = batches[0]
+  assert first.dna.shape == (GB, SYNTH_WINDOW // 2, 4)  # the window is cropped, not these
+  shapes = {k: (getattr(first, k).shape, str(getattr(first, k).dtype)) for k in PER_ELEMENT}
+  assert shapes == {"element_dna": ((GB, 61, 2000, 4), "float32"),
+                    "element_feat": ((GB, 61, 3), "float32"),
+                    "element_valid": ((GB, 61), "bool"),
+                    "element_pos": ((GB, 61, 2), "int32")}  # int64 without jax x64
+  for key in PER_ELEMENT:
+    value = getattr(first, key)
+    assert value.sharding.spec[0] == "data" and len(value.sharding.device_set) == 8, key
+    assert value.addressable_shards[0].data.shape[0] == 1
+  for row, index in enumerate(range(GB)):
+    stored = source[index]
+    want = np.eye(5, dtype=np.float32)[stored["element_dna"]][..., :4]  # N all zero
+    np.testing.assert_array_equal(np.asarray(first.element_dna[row]), want)
+    for key in ("element_feat", "element_valid", "element_pos"):
+      np.testing.assert_array_equal(np.asarray(getattr(first, key)[row]), stored[key])
+  valid = np.asarray(first.element_valid)
+  assert valid[:, 0].all() and valid[:, 1:].any(axis=1).all()  # promoter + some elements
+  last = batches[-1]  # 18 = 8 + 8 + 2: rows 2.. are padding
+  assert not np.asarray(last.element_valid)[2:].any()
+  assert (np.asarray(last.element_pos)[2:] == -1).all()
+  assert not np.asarray(last.element_dna)[2:].any() and not np.asarray(last.element_feat)[2:].any()

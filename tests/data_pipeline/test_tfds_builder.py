@@ -48,6 +48,10 @@ def test_every_feature_round_trips(tiny):
         assert got["tss"] == gene.tss and got["chrom"].decode() == gene.chrom
         assert got["dna"].shape == (SYNTH_WINDOW,) and got["signals"].shape == (SYNTH_WINDOW, 3)
         assert got["element_dna"].shape == (ELEMENT_SLOTS, ELEMENT_WIDTH)
+  # The synthetic elements come from its ABC EnhancerList.txt, recorded in the metadata.
+  metadata = tfds.builder_from_directory(str(ds_dir)).info.metadata
+  assert metadata["elements_source"] == "abc_enhancer_list"
+  assert metadata["elements_file"] == str(layout.enhancer_list.relative_to(root))
   # The synthetic truth is really there: some causal bases, and peaks somewhere.
   train = [source["train"][i] for i in range(len(source["train"]))]
   assert any((ex["truth"] == 1).any() for ex in train)
