@@ -4,29 +4,37 @@
     y_t = sum_n C_t[n] h_t[:, :, n]
 
 `B_t`, `C_t` are shared by all E channels (one value per state index); `delta_t` is per
-channel. One interface, `selective_scan(..., method=...)`, with two implementations:
+channel. One interface, `selective_scan(..., method=...)`, with these implementations
+(`SCAN_METHODS`):
 
 * ``"reference"``: one `lax.scan` step per position over the whole window. Simple and the
   oracle in tests, but its backward pass keeps the state of every step, an (L, B, E, N)
   array, so it is only for short windows.
-* ``"chunked"`` (default): positions are cut into chunks of `chunk_size`; a loop carries the
-  state from chunk to chunk and keeps only the state entering each chunk. The backward pass
-  is written by hand (`jax.custom_vjp`): it walks the chunks in reverse, recomputes one
-  chunk's states from its entry state and runs the adjoint, itself a linear recurrence run
+* ``"chunked"``: positions are cut into chunks of `chunk_size`; a loop carries the state
+  from chunk to chunk and keeps only the state entering each chunk. The backward pass is
+  written by hand (`jax.custom_vjp`): it walks the chunks in reverse, recomputes one chunk's
+  states from its entry state and runs the adjoint, itself a linear recurrence run
   backwards. It holds O((L / T + T) B E N) floats instead of O(L B E N); `exp(delta A)`
   never exists for more than one chunk. The step sizes (bias + softplus), the `D x` skip and
   the SiLU gate are applied per chunk inside it too, as mamba-ssm's fused kernel does, so a
   block's backward pass keeps only the scan's inputs. Each chunk runs one of two kernels
   (`scan_kernels.CHUNK_KERNELS`): "fused", one position per step with all of its work in the
-  step (CPU), or "associative", whole-chunk arrays and a log-depth recurrence (GPU/TPU).
+  step, or "associative", whole-chunk arrays and a log-depth recurrence;
+  ``"chunked_fused"`` and ``"chunked_associative"`` name one, ``"chunked"`` takes the
+  backend's (`default_inner()`: fused on CPU, associative elsewhere).
+* ``"pallas"``: the fused Pallas kernels of `scan_pallas.py`, one launch per scan with the
+  state on chip (Triton, GPU); on a CPU backend the same kernels run in interpret mode.
+* ``"auto"`` (the default): `default_method()`, "pallas" on GPU, "chunked" elsewhere (CPU,
+  and TPU, where the Triton kernels do not lower).
 
-Every entry of `SCAN_METHODS` takes the same arguments (`selective_scan` passes them all), so
-a new kernel (say a fused Pallas one for GPU/TPU) only has to register itself there under a
-new name; callers choose by `method` and nothing else changes.
+Every entry of `SCAN_METHODS` takes the same arguments (`selective_scan` passes them all, as
+given: each method computes in float32 and reads lower-precision inputs as it needs), so a
+new kernel only has to register itself there under a new name; callers (`SSMConfig.
+scan_method`, the benchmarks) choose by `method` and nothing else changes.
 
 On 2 CPU cores the fused kernel's backward is ~1.8x faster than whole-chunk einsums, and a
 sequential recurrence ~7x faster than `lax.associative_scan` at L=65,536; see
-`benchmarks/scan.py` for the chunked scan against the reference.
+`benchmarks/scan.py` for the methods side by side, `benchmarks/gpu.py` on a GPU.
 """
 
 from __future__ import annotations
@@ -39,10 +47,9 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 from jaxtyping import Array, Float
 
-from seq2exp_jax.model.layers import torch_softplus
 from seq2exp_jax.model.scan_kernels import CHUNK_KERNELS, step_position
-
-DEFAULT_CHUNK_SIZE = 128
+from seq2exp_jax.model.scan_pallas import (DEFAULT_CHUNK_SIZE, epilogue, epilogue_backward,
+                                           pallas_scan, step_size_derivative, step_sizes)
 
 
 def _to_time_major(a):
@@ -87,33 +94,6 @@ def _write_chunk(buffers, values, start):
                for buf, v in zip(buffers, values))
 
 
-def _delta(dt, delta_bias, softplus: bool):
-  """Step sizes from the raw projection: softplus(dt + bias), or dt + bias."""
-  v = dt + delta_bias
-  return torch_softplus(v) if softplus else v
-
-
-def _delta_derivative(dt, delta_bias, softplus: bool):
-  v = dt + delta_bias
-  return jnp.where(v > 20.0, 1.0, jax.nn.sigmoid(v)) if softplus else jnp.ones_like(v)
-
-
-def _epilogue(y, x, D, z, gated: bool):
-  """(y + D x) * SiLU(z), or y + D x without a gate. y, x, z: (..., E); D: (E,)."""
-  out = y + D * x
-  return out * jax.nn.silu(z) if gated else out
-
-
-def _epilogue_backward(y, x, D, z, gated: bool, d_out):
-  """d_out -> (dy, dx from the skip term, dz, per-position dD terms), all (..., E)."""
-  dz = None
-  if gated:
-    sig = jax.nn.sigmoid(z)
-    dz = d_out * (y + D * x) * sig * (1.0 + z * (1.0 - sig))
-    d_out = d_out * z * sig
-  return d_out, d_out * D, dz, d_out * x
-
-
 def _chunked_forward(x, dt, A, Bm, Cm, D, z, delta_bias, chunk, inner, softplus, gated):
   """Returns the output (B, L, E) and the state entering every chunk (n_chunks, B, E, N).
 
@@ -128,9 +108,9 @@ def _chunked_forward(x, dt, A, Bm, Cm, D, z, delta_bias, chunk, inner, softplus,
     h, out, entries = carry
     dt_c, x_c, b_c, c_c = _read_chunk((dt, x, Bm, Cm), start, size)
     z_c = _read_chunk((z,), start, size)[0] if gated else None
-    h_last, y = CHUNK_KERNELS[inner][0](h, _delta(dt_c, delta_bias, softplus), x_c, b_c,
-                                        c_c, A)
-    (out,) = _write_chunk((out,), (_epilogue(y, x_c, D, z_c, gated),), start)
+    delta_c = step_sizes(dt_c, delta_bias, softplus)
+    h_last, y = CHUNK_KERNELS[inner][0](h, delta_c, x_c, b_c, c_c, A)
+    (out,) = _write_chunk((out,), (epilogue(y, x_c, D, z_c, gated),), start)
     return h_last, out, entries.at[i].set(h)
 
   carry = (jnp.zeros((batch, width, A.shape[-1]), jnp.float32), jnp.zeros_like(x),
@@ -162,15 +142,15 @@ def _chunked_scan_bwd(chunk, inner, softplus, gated, residuals, d_out):
     g_last, (dA, dD, dbias), grads = carry
     dt_c, x_c, b_c, c_c, d_out_c = _read_chunk((dt, x, Bm, Cm, d_out), start, size)
     z_c = _read_chunk((z,), start, size)[0] if gated else None
-    delta = _delta(dt_c, delta_bias, softplus)
+    delta = step_sizes(dt_c, delta_bias, softplus)
 
     def cotangent(y):
-      dy, dx_skip, dz, dD_terms = _epilogue_backward(y, x_c, D, z_c, gated, d_out_c)
+      dy, dx_skip, dz, dD_terms = epilogue_backward(y, x_c, D, z_c, gated, d_out_c)
       return dy, (dx_skip, dz, dD_terms)
 
     dh0, ddelta, dx, dBm, dCm, dA_chunk, (dx_skip, dz, dD_terms) = CHUNK_KERNELS[inner][1](
         entry_states[i], delta, x_c, b_c, c_c, A, g_last, cotangent)
-    ddt = ddelta * _delta_derivative(dt_c, delta_bias, softplus)
+    ddt = ddelta * step_size_derivative(dt_c, delta_bias, softplus)
     sums = (dA + dA_chunk, dD + jnp.sum(dD_terms, axis=(0, 1)), dbias + jnp.sum(ddt, (0, 1)))
     chunk_grads = (dx + dx_skip, ddt, dBm, dCm) + ((dz,) if gated else ())
     return dh0, sums, _write_chunk(grads, chunk_grads, start)
@@ -199,12 +179,17 @@ def default_inner() -> str:
   return "fused" if jax.default_backend() == "cpu" else "associative"
 
 
+def _as_float32(*arrays):
+  """Each array (or None) in float32: what the chunked and reference scans compute in."""
+  return tuple(None if a is None else jnp.asarray(a, jnp.float32) for a in arrays)
+
+
 def chunked_scan(x: Float[Array, "B L E"], delta: Float[Array, "B L E"],
                  A: Float[Array, "*b E N"], Bm: Float[Array, "B L N"],
                  Cm: Float[Array, "B L N"], D: Float[ArrayLike, "E"] | None = None,
                  z: Float[Array, "B L E"] | None = None,
                  delta_bias: Float[ArrayLike, "E"] | None = None, delta_softplus: bool = False,
-                 chunk_size: int = DEFAULT_CHUNK_SIZE, inner: str | None = None
+                 chunk_size: int = DEFAULT_CHUNK_SIZE, *, inner: str | None = None
                  ) -> Float[Array, "B L E"]:
   """Scan in chunks with a hand-written backward pass; memory linear in L.
 
@@ -224,13 +209,15 @@ def chunked_scan(x: Float[Array, "B L E"], delta: Float[Array, "B L E"],
       chunk is run on its own.
     inner: the chunk kernel, a key of `CHUNK_KERNELS`: "fused" (one position per step with
       everything for it fused; fastest on CPU) or "associative" (whole-chunk arrays and a
-      log-depth recurrence, for GPU/TPU); None picks `default_inner()`.
+      log-depth recurrence, for GPU/TPU); None picks `default_inner()`. `SCAN_METHODS`
+      names each ("chunked_fused", "chunked_associative").
   Returns:
     (B, L, E), float32: y, (y + D x), or (y + D x) * SiLU(z).
   """
   inner = inner or default_inner()
   if inner not in CHUNK_KERNELS:
     raise ValueError(f"unknown chunk kernel {inner!r}: expected one of {sorted(CHUNK_KERNELS)}")
+  x, delta, A, Bm, Cm, D, z, delta_bias = _as_float32(x, delta, A, Bm, Cm, D, z, delta_bias)
   chunk = max(1, min(chunk_size, x.shape[1]))
   width = x.shape[-1]
   # One A per batch row inside the kernels, so independent scans with different A (e.g. the
@@ -255,17 +242,35 @@ def reference_selective_scan(x: Float[Array, "B L E"], delta: Float[Array, "B L 
   """The same maths as `chunked_scan`, composed from the step-by-step reference
   (`chunk_size` is accepted for the common interface and unused)."""
   del chunk_size
+  x, delta, A, Bm, Cm, D, z, delta_bias = _as_float32(x, delta, A, Bm, Cm, D, z, delta_bias)
+  zeros = jnp.zeros(x.shape[-1:], jnp.float32)
   if delta_bias is not None or delta_softplus:
-    delta = _delta(delta, 0.0 if delta_bias is None else delta_bias, delta_softplus)
+    delta = step_sizes(delta, zeros if delta_bias is None else delta_bias, delta_softplus)
   y = reference_scan(x, delta, A, Bm, Cm)
   if D is None and z is None:
     return y
-  return _epilogue(y, x, 0.0 if D is None else D, z, z is not None)
+  return epilogue(y, x, zeros if D is None else D, z, z is not None)
+
+
+def default_method() -> str:
+  """The scan for this backend: the fused Pallas kernels on GPU; the chunked scan on CPU
+  (fused chunk kernel) and TPU (associative chunk kernel: the Triton kernels do not lower
+  there)."""
+  return "pallas" if jax.default_backend() == "gpu" else "chunked"
+
+
+def auto_scan(*args, **kwargs) -> Float[Array, "B L E"]:
+  """`SCAN_METHODS[default_method()]`, with the same arguments."""
+  return SCAN_METHODS[default_method()](*args, **kwargs)
 
 
 SCAN_METHODS: dict[str, Callable] = {
+    "auto": auto_scan,
     "reference": reference_selective_scan,
     "chunked": chunked_scan,
+    "chunked_fused": functools.partial(chunked_scan, inner="fused"),
+    "chunked_associative": functools.partial(chunked_scan, inner="associative"),
+    "pallas": pallas_scan,
 }
 
 
@@ -274,7 +279,7 @@ def selective_scan(x: Float[Array, "B L E"], delta: Float[Array, "B L E"],
                    Cm: Float[Array, "B L N"], *, D: Float[ArrayLike, "E"] | None = None,
                    z: Float[Array, "B L E"] | None = None,
                    delta_bias: Float[ArrayLike, "E"] | None = None, delta_softplus: bool = False,
-                   method: str = "chunked", chunk_size: int = DEFAULT_CHUNK_SIZE
+                   method: str = "auto", chunk_size: int = DEFAULT_CHUNK_SIZE
                    ) -> Float[Array, "B L E"]:
   """The selective scan, mamba-ssm's `selective_scan_fn` interface, computed in float32.
 
@@ -287,13 +292,13 @@ def selective_scan(x: Float[Array, "B L E"], delta: Float[Array, "B L E"],
     A: (E, N) state matrix diagonal, `-exp(A_log)`, or (B, E, N): one per batch row.
     Bm, Cm: (B, L, N) input and output projections, shared by all E channels.
     D: (E,) skip weight. z: (B, L, E) gate. delta_bias: (E,).
-    method: a key of `SCAN_METHODS`; every method gets every argument above.
-    chunk_size: chunk length T (the chunked method; others may ignore it).
+    method: a key of `SCAN_METHODS`; every method gets every argument above, as given
+      (bf16 x, delta, B, C, z are allowed; each method computes in float32).
+    chunk_size: chunk length T (the chunked and Pallas methods; others may ignore it).
   Returns:
     (B, L, E) float32.
   """
   if method not in SCAN_METHODS:
     raise ValueError(f"unknown scan method {method!r}: expected one of {sorted(SCAN_METHODS)}")
-  f32 = lambda a: None if a is None else jnp.asarray(a, jnp.float32)  # noqa: E731
-  args = tuple(f32(a) for a in (x, delta, A, Bm, Cm, D, z, delta_bias))
-  return SCAN_METHODS[method](*args, delta_softplus=delta_softplus, chunk_size=chunk_size)
+  return SCAN_METHODS[method](x, delta, A, Bm, Cm, D, z, delta_bias,
+                              delta_softplus=delta_softplus, chunk_size=chunk_size)

@@ -33,8 +33,11 @@ class SSMConfig:
     init_n_layer: the depth mamba-ssm divides out_proj's init by (its square root); None is
       the backbone's own depth. The original Seq2Exp never sets it, so its value there is
       CaduceusConfig's default 64.
-    scan_method: a key of `scan.SCAN_METHODS`.
-    chunk_size: T, positions per chunk of the chunked scan.
+    scan_method: a key of `scan.SCAN_METHODS`; "auto" (the default) is resolved when the
+      scan runs, by the backend it runs on (`scan.default_method()`: the fused Pallas
+      kernels on GPU, the chunked scan on CPU and TPU), so one config trains anywhere.
+    chunk_size: T, positions per chunk of the chunked scan (between the saved states of
+      the Pallas one).
     remat: recompute each block in the backward pass (memory O(L D) per block).
     dtype: the compute dtype of the matmuls and convs (params stay float32; the scan
       runs in float32).
@@ -51,7 +54,7 @@ class SSMConfig:
   norm_epsilon: float = 1e-5
   bidirectional: bool = True
   init_n_layer: int | None = None
-  scan_method: str = "chunked"
+  scan_method: str = "auto"
   chunk_size: int = DEFAULT_CHUNK_SIZE
   remat: bool = False
   dtype: Any = jnp.float32

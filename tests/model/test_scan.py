@@ -18,15 +18,13 @@ def _inputs(batch, length, inner, state, seed=0):
   return x, delta, A, Bm, Cm
 
 
-def _scan_fn(method, kw):
-  """selective_scan by method name, or chunked_scan itself when a chunk kernel is chosen."""
-  if "inner" in kw:
-    return scan.chunked_scan
+def _scan_fn(method):
+  """selective_scan by method name (a chunk kernel is chosen by name too)."""
   return lambda *a, **k: scan.selective_scan(*a, method=method, **k)
 
 
 def _value_and_grads(method, args, **kw):
-  fn = _scan_fn(method, kw)
+  fn = _scan_fn(method)
 
   def loss(*a):
     y = fn(*a, **kw)
@@ -41,7 +39,7 @@ def _value_and_grads(method, args, **kw):
 def test_chunked_equals_reference(length, chunk, inner):
   args = _inputs(2, length, 6, 4, seed=length)
   y_ref, g_ref = _value_and_grads("reference", args)
-  y, g = _value_and_grads("chunked", args, chunk_size=chunk, inner=inner)
+  y, g = _value_and_grads(f"chunked_{inner}", args, chunk_size=chunk)
   np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-5)
   for name, a, b in zip(["x", "delta", "A", "B", "C"], g, g_ref):
     scale = float(jnp.max(jnp.abs(b))) + 1e-12
@@ -60,7 +58,7 @@ def test_fused_step_sizes_skip_and_gate_equal_the_composition(inner):
   bias = jnp.linspace(-2.0, 19.0, 6)
 
   def run(method, **kw):
-    fn = _scan_fn(method, kw)
+    fn = _scan_fn(method)
 
     def loss(x, dt, A, Bm, Cm, D, z, bias):
       y = fn(x, dt, A, Bm, Cm, D=D, z=z, delta_bias=bias, delta_softplus=True, **kw)
@@ -69,7 +67,7 @@ def test_fused_step_sizes_skip_and_gate_equal_the_composition(inner):
         x, dt, A, Bm, Cm, D, z, bias)
 
   (_, y_ref), g_ref = run("reference")
-  (_, y), g = run("chunked", chunk_size=16, inner=inner)
+  (_, y), g = run(f"chunked_{inner}", chunk_size=16)
   np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-5)
   for name, a, b in zip(["x", "dt", "A", "B", "C", "D", "z", "bias"], g, g_ref):
     scale = float(jnp.max(jnp.abs(b))) + 1e-12
@@ -117,8 +115,22 @@ def test_a_registered_method_gets_every_argument(monkeypatch):
 
 
 def test_unknown_method_is_refused():
-  with pytest.raises(ValueError, match="unknown scan method 'pallas'"):
-    scan.selective_scan(*_inputs(1, 4, 2, 2), method="pallas")
+  with pytest.raises(ValueError, match="unknown scan method 'no_such_scan'"):
+    scan.selective_scan(*_inputs(1, 4, 2, 2), method="no_such_scan")
+
+
+def test_auto_is_the_backends_method(monkeypatch):
+  """"auto" runs `default_method()`'s entry with the same arguments: chunked on CPU/TPU,
+  the Pallas kernels on GPU."""
+  calls = []
+  for name in ("chunked", "pallas"):
+    monkeypatch.setitem(scan.SCAN_METHODS, name,
+                        lambda x, *a, name=name, **k: calls.append(name) or x)
+  args = _inputs(1, 4, 2, 2)
+  for backend, expected in (("cpu", "chunked"), ("tpu", "chunked"), ("gpu", "pallas")):
+    monkeypatch.setattr(scan.jax, "default_backend", lambda backend=backend: backend)
+    scan.selective_scan(*args)
+    assert calls[-1] == expected, backend
 
 
 def _temp_bytes(method, length, inner, state, chunk=scan.DEFAULT_CHUNK_SIZE):
