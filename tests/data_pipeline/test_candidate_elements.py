@@ -4,6 +4,7 @@ its errors, the DNase-peak source, and a data set built without elements still l
 
 from __future__ import annotations
 
+import csv
 import math
 import pathlib
 
@@ -13,16 +14,17 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from conftest_data import CHROMS, PEAK_BLOCKS, WINDOW, write_layout
+from conftest_data import CHROMS, PEAK_BLOCKS, WINDOW, tiny_synthetic, write_layout
 from data_pipeline import tfds_builder
 from data_pipeline.errors import DataFormatError, MissingInputError
+from data_pipeline.layout import GeneExpLayout
 from data_pipeline.loader import ShardedLoader
 from data_pipeline.readers import elements
 from data_pipeline.readers.bigwig import BigWigTrack
 from data_pipeline.readers.genome import Genome
 from data_pipeline.readers.hic import HicReader
 from data_pipeline.readers.masks import IntervalMask
-from data_pipeline.readers.tables import Gene
+from data_pipeline.readers.tables import Gene, load_genes
 from seq2exp_jax.cli import main
 
 LENGTH = 260_000
@@ -207,3 +209,20 @@ def test_a_data_set_without_elements_still_loads(tmp_path):
   by_name = tfds.data_source(f"geneexp/k562_{WINDOW}", data_dir=str(tmp_path / "out"),
                              split="valid")
   assert "element_dna" not in by_name[0] and by_name[0]["dna"].shape == (WINDOW,)
+
+
+def test_synthetic_enhancer_list_lists_every_element_alike(tmp_path_factory):
+  root = tiny_synthetic(tmp_path_factory.getbasetemp())[0]
+  layout = GeneExpLayout(root, "K562")
+  with layout.enhancer_list.open() as f:
+    rows = list(csv.DictReader(f, delimiter="\t"))
+  assert {r["class"] for r in rows} <= {"promoter", "genic", "intergenic"}
+  listed = {(r["chr"], int(r["start"]), int(r["end"])): float(r["activity_base"]) for r in rows}
+  with (layout.truth_dir / "elements.tsv").open() as f:
+    truth = list(csv.DictReader(f, delimiter="\t"))
+  assert {r["class"] for r in truth} == {"causal", "insulated", "dead", "split"}
+  measured = [listed[r["chrom"], int(r["start"]), int(r["end"])] for r in truth]  # all there
+  planted = [math.sqrt(float(r["dhs"]) * float(r["h3k27ac"])) for r in truth]
+  assert np.corrcoef(np.log(measured), np.log(planted))[0, 1] > 0.9  # observed, noisy reads
+  genes = sum(len(g) for g in load_genes(layout, 11).splits.values())
+  assert len(rows) == len(truth) + genes  # and each gene's promoter
