@@ -13,7 +13,7 @@ Param names: `layers/norm/scale`, `layers/mixer/...` (stacked over layers), `nor
 from __future__ import annotations
 
 import flax.linen as nn
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, Int
 
 from seq2exp_jax.model.mamba import BiMamba, Mamba
 from seq2exp_jax.model.ssm_config import SSMConfig
@@ -34,12 +34,12 @@ class Block(nn.Module):
   out_proj_scale: float = 1.0
 
   @nn.compact
-  def __call__(self, residual: Float[Array, "B L D"], _: None = None
+  def __call__(self, residual: Float[Array, "B L D"], lengths: Int[Array, "B"] | None = None
                ) -> tuple[Float[Array, "B L D"], None]:
-    """Returns (next residual, None): the form `nn.scan` needs."""
+    """Returns (next residual, None): the form `nn.scan` needs. `lengths`: see Caduceus."""
     c = self.config
     normed = nn.RMSNorm(epsilon=c.norm_epsilon, dtype=c.dtype, name="norm")(residual)
-    hidden = MIXERS[c.bidirectional](c, self.out_proj_scale, name="mixer")(normed)
+    hidden = MIXERS[c.bidirectional](c, self.out_proj_scale, name="mixer")(normed, lengths)
     # The original's (hidden_states, residual) of this block, for the golden comparison.
     self.sow("intermediates", "hidden_states_out", hidden)
     self.sow("intermediates", "residual_out", residual)
@@ -67,11 +67,16 @@ class Caduceus(nn.Module):
     super().__post_init__()
 
   @nn.compact
-  def __call__(self, embeddings: Float[Array, "B L D"]) -> Float[Array, "B L D"]:
+  def __call__(self, embeddings: Float[Array, "B L D"], lengths: Int[Array, "B"] | None = None
+               ) -> Float[Array, "B L D"]:
+    """`lengths`: each row holds lengths[b] real positions followed by padding (a packed
+    sequence); every real position's output is then independent of the padding (BiMamba's
+    reverse direction starts at the row's last real position; everything else is causal or
+    per position). None: every position is real."""
     c = self.config
     block_cls = nn.remat(Block, prevent_cse=False) if c.remat else Block
     blocks = nn.scan(block_cls, variable_axes={"params": 0, "intermediates": 0},
-                     split_rngs={"params": True}, length=self.n_layer)(
+                     split_rngs={"params": True}, in_axes=nn.broadcast, length=self.n_layer)(
         c, (c.init_n_layer or self.n_layer) ** -0.5, name="layers")
-    residual, _ = blocks(embeddings.astype(c.dtype))
+    residual, _ = blocks(embeddings.astype(c.dtype), lengths)
     return nn.RMSNorm(epsilon=c.norm_epsilon, dtype=c.dtype, name="norm_f")(residual)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import flax.linen as nn
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, Int
 
 from seq2exp_jax.model import scan as scan_lib
 from seq2exp_jax.model.init import (a_log_init, dt_bias_init, scaled_init, symmetric_uniform,
@@ -94,10 +94,25 @@ class Mamba(nn.Module):
   out_proj_scale: float = 1.0
 
   @nn.compact
-  def __call__(self, u: Float[Array, "B L D"]) -> Float[Array, "B L D"]:
+  def __call__(self, u: Float[Array, "B L D"], lengths: Int[Array, "B"] | None = None
+               ) -> Float[Array, "B L D"]:
+    """`lengths` is accepted for BiMamba's interface: a causal mixer never reads the padding
+    that follows a row's first lengths[b] positions."""
+    del lengths
     in_proj, out_proj = _projections(self.config, self.out_proj_scale)
     x, z = jnp.split(in_proj(u), 2, axis=-1)
     return out_proj(SelectiveSSM(self.config, name="ssm")(x, z))
+
+
+def reverse_rows(x: Float[Array, "B L C"], lengths: Int[Array, "B"] | None
+                 ) -> Float[Array, "B L C"]:
+  """Reverse the sequence axis, or with `lengths` only each row's first lengths[b] positions
+  (the rest, padding, stays in place). Either is its own inverse."""
+  if lengths is None:
+    return jnp.flip(x, axis=1)
+  t = jnp.arange(x.shape[1])
+  n = lengths[:, None]
+  return jnp.take_along_axis(x, jnp.where(t < n, n - 1 - t, t)[..., None], axis=1)
 
 
 class BiMamba(nn.Module):
@@ -106,16 +121,20 @@ class BiMamba(nn.Module):
   out = mamba_fwd(u) + flip(mamba_rev(flip(u))). The two directions share in_proj and
   out_proj (neither has a bias), so in_proj runs once and its output is flipped, and the
   two gated outputs are summed before the one out_proj: the same maths, half the matmuls.
+  With `lengths` (packed rows followed by padding) the reverse direction flips only each
+  row's first lengths[b] positions, so it reads them before the padding: no real position's
+  output depends on how much padding follows (`reverse_rows`).
   """
 
   config: SSMConfig
   out_proj_scale: float = 1.0
 
   @nn.compact
-  def __call__(self, u: Float[Array, "B L D"]) -> Float[Array, "B L D"]:
+  def __call__(self, u: Float[Array, "B L D"], lengths: Int[Array, "B"] | None = None
+               ) -> Float[Array, "B L D"]:
     in_proj, out_proj = _projections(self.config, self.out_proj_scale)
     xz = in_proj(u)
     y_fwd = SelectiveSSM(self.config, name="mamba_fwd")(*jnp.split(xz, 2, axis=-1))
     y_rev = SelectiveSSM(self.config, name="mamba_rev")(
-        *jnp.split(jnp.flip(xz, axis=1), 2, axis=-1))
-    return out_proj(y_fwd + jnp.flip(y_rev, axis=1))
+        *jnp.split(reverse_rows(xz, lengths), 2, axis=-1))
+    return out_proj(y_fwd + reverse_rows(y_rev, lengths))

@@ -60,6 +60,12 @@ class Seq2Exp(nn.Module):
       the front; needs a binary mask (`bottleneck.hard` or a fixed mask).
     capacity: the packed length; None is the window (nothing is ever dropped). A call's
       `capacity=` overrides it (the batch maximum gives exact parity with the original).
+    inert_padding: the packed predictor never reads the padding after a row's selected
+      positions (the backbone's reverse direction starts at the row's last one), so any
+      capacity >= the row's count gives the same numbers as the window: the capacity is
+      then a pure compute setting (train.hard_capacity). False is the original: the
+      bidirectional encoder also reads the padding, so outputs depend on the capacity (the
+      original's batch maximum). Needs a Mamba/Caduceus backbone.
     pool: what the head reads (`pooling.WindowPool`): "centre" (the promoter mean, the
       original), "centre+contact" (+ the predictor's hidden states outside the promoter
       weighted by mask x Hi-C contact) or "centre+abc" (+ the log of a mask x contact
@@ -94,6 +100,7 @@ class Seq2Exp(nn.Module):
   seq_range: int | None = None
   pack_selected: bool = False
   capacity: int | None = None
+  inert_padding: bool = False
   pool: str = "centre"
   contact_track: int = 2
   signal_transform: str = "none"
@@ -134,6 +141,10 @@ class Seq2Exp(nn.Module):
          f"capacity={self.capacity} sets the packed length: it needs pack_selected=True"),
         (self.capacity is None or self.capacity >= self.center_len,
          f"capacity={self.capacity}: expected >= center_len={self.center_len}"),
+        (not self.inert_padding or (self.pack_selected and isinstance(self.backbone,
+                                                                       SSMConfig)),
+         "inert_padding=True concerns the packed predictor of a Mamba/Caduceus backbone: it "
+         "needs pack_selected=True and an SSM backbone"),
         (self.pool in POOLS, f"pool={self.pool!r}: expected one of {POOLS}"),
         (self.pool == "centre" or not self.pack_selected,
          f"pool={self.pool!r} reads the whole window: it needs pack_selected=False"),
@@ -220,9 +231,14 @@ class Seq2Exp(nn.Module):
         c, self.n_enc_layer, "encoder")
     overflow = jnp.zeros((dna.shape[0],), jnp.int32)
     if self.pack_selected:
-      packed, overflow = pack_selected(predictor_in, mask == 1.0,
+      selected = mask == 1.0
+      packed, overflow = pack_selected(predictor_in, selected,
                                        capacity or self.capacity or length)
-      pooled = packed_promoter_mean(encoder(packed), mask, self.center_len)
+      if self.inert_padding:  # the rows each sample kept; the padding after them is not read
+        hidden = encoder(packed, jnp.sum(selected, axis=1, dtype=jnp.int32) - overflow)
+      else:
+        hidden = encoder(packed)
+      pooled = packed_promoter_mean(hidden, mask, self.center_len)
     else:
       hidden = encoder(predictor_in * mask[..., None].astype(c.dtype))
       pooled = WindowPool(self.pool, self.center_len, self.contact_track, name="pool")(

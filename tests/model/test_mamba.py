@@ -93,3 +93,24 @@ def test_remat_gives_identical_gradients():
   g2 = jax.grad(lambda p: jnp.sum(remat.apply(p, x) ** 2))(params)
   for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_packed_rows_do_not_read_the_padding_after_them(bidirectional):
+  """With `lengths`, row b's first lengths[b] outputs are the same whatever follows them
+  (any amount of padding, any values): the reverse direction starts at the last real row."""
+  lengths = jnp.asarray([5, 23])
+  u = jax.random.normal(KEY, (2, 23, 16))
+  model = Caduceus(SSMConfig(d_model=16, bidirectional=bidirectional, chunk_size=8), n_layer=2)
+  params = model.init(KEY, u)
+  out = model.apply(params, u, lengths)
+  longer = jnp.concatenate([u, jax.random.normal(jax.random.PRNGKey(1), (2, 17, 16))], 1)
+  out_longer = model.apply(params, longer, lengths)
+  for b, n in enumerate(lengths.tolist()):
+    np.testing.assert_allclose(out_longer[b, :n], out[b, :n], rtol=1e-5, atol=1e-6)
+    # The row alone, unpadded, is the same sequence.
+    np.testing.assert_allclose(model.apply(params, u[b:b + 1, :n])[0], out[b, :n],
+                               rtol=1e-5, atol=1e-6)
+  # Without lengths the bidirectional backbone reads the padding (so the test can fail).
+  if bidirectional:
+    assert not np.allclose(model.apply(params, longer)[0, :5], out[0, :5], atol=1e-4)

@@ -297,3 +297,30 @@ def test_log1p_signal_transform_changes_the_embedding_not_the_prior():
   np.testing.assert_array_equal(transform_signals(sig, "log1p", 2)[..., 2], sig[..., 2])
   with pytest.raises(ValueError, match="signal_transform='sqrt'"):
     Seq2Exp(**SMALL, signal_transform="sqrt")
+
+
+def test_inert_padding_makes_any_capacity_above_the_count_give_the_window_result():
+  """Nothing dropped means the same numbers: at capacity >= each row's selected count the
+  packed predictor's prediction equals the capacity-L one (forward and gradient)."""
+  dna, sig, rna, bl = _inputs(length=64)
+  model = Seq2Exp(**HARD, inert_padding=True)
+  params = model.init(KEY, dna, sig, rna, bl)
+  window = model.apply(params, dna, sig, rna, bl)
+  count = int(jnp.max(jnp.sum(window.mask == 1.0, axis=1)))
+  assert count < 64 and int(jnp.min(jnp.sum(window.mask == 1.0, axis=1))) < count
+  for capacity in (count, count + 5):
+    out = model.apply(params, dna, sig, rna, bl, capacity=capacity)
+    np.testing.assert_allclose(out.prediction, window.prediction, rtol=1e-6, atol=1e-6)
+    assert int(out.overflow.max()) == 0
+
+  def loss(p, capacity):
+    return jnp.sum(model.apply(p, dna, sig, rna, bl, train=True, rngs={"mask": KEY},
+                               capacity=capacity).prediction)
+  drawn = model.apply(params, dna, sig, rna, bl, train=True, rngs={"mask": KEY}).mask
+  drawn_count = int(jnp.max(jnp.sum(drawn == 1.0, axis=1)))
+  assert drawn_count < 64
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+               jax.grad(loss)(params, drawn_count), jax.grad(loss)(params, 64))
+  # (Without inert_padding the padding is read: tests/model/test_mamba.py shows it.)
+  with pytest.raises(ValueError, match="inert_padding=True .* needs pack_selected=True"):
+    Seq2Exp(**SMALL, inert_padding=True)
