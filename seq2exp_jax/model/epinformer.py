@@ -16,20 +16,20 @@ usePromoterSignal and n_extraFeat=3 from the experiment). pinellolab/EPInformer'
 EPInformer/models.py `EPInformer_v2` is the same network (its only differences: a `device`
 argument and `n_enhancer` for `n_enhancers`). Layers, line numbers of the Seq2Exp copy:
 
-* seq_256bp_encoder (12-48): Conv k8 'same' (4 -> 256) + ELU; 4 stages of Conv k3 + norm +
+* seq_256bp_encoder (12-47): Conv k8 'same' (4 -> 256) + ELU; 4 stages of Conv k3 + norm +
   ELU + max-pool 2 then a residual 1x1 Conv + ELU (widths 128, 64, 64, 128): 2000 -> 125.
-* conv_out (167-183): dilated Convs k3 (dilation 2, 4, 6, 'valid') and a 1x1 Conv to 32
+* conv_out (170-186): dilated Convs k3 (dilation 2, 4, 6, 'valid') and a 1x1 Conv to 32
   channels, each + norm + ELU (125 -> 101); Linear over the length axis (101 -> out_dim/32)
-  + ELU; flattened channel-major to out_dim per slot (line 225).
-* add_pos_conv (215-220): Conv1d k1 (out_dim + 3 -> out_dim) + ReLU, Conv1d k1 + ReLU.
-* MHAttention_encoderLayer (76-106): pre-LayerNorm multi-head attention and a 4x ReLU
+  + ELU; flattened channel-major to out_dim per slot (line 234).
+* add_pos_conv (221-226): Conv1d k1 (out_dim + 3 -> out_dim) + ReLU, Conv1d k1 + ReLU.
+* MHAttention_encoderLayer (75-106): pre-LayerNorm multi-head attention and a 4x ReLU
   feed-forward, both residual; dropout 0 in the original, so none here.
-* The attention mask (154-160): the boolean matrix (True = not allowed) with only the
+* The attention mask (163-168): the boolean matrix (True = not allowed) with only the
   diagonal, row 0 and column 0 allowed (`attn_mask.masked_fill(...)` returns a new tensor
   that is discarded, so the boolean mask is what torch uses): each element attends to
   itself and the promoter, the promoter to every slot; plus the key padding mask of empty
-  slots (line 223).
-* pToExpr (193-199): (out_dim + 9) -> 128 -> 128 -> 1, ReLU: model/heads.py ExpressionHead
+  slots (line 230).
+* pToExpr (206-212): (out_dim + 9) -> 128 -> 128 -> 1, ReLU: model/heads.py ExpressionHead
   with width `head_width` (128) on the out_dim embedding is exactly that.
 
 Deliberate differences:
@@ -41,7 +41,7 @@ Deliberate differences:
   nothing and the attention mask is the only path between slots. Parameter count unchanged
   (BatchNorm's running mean/var are buffers, not parameters); what a slot's channel mean
   told the next layer is lost.
-* Empty slots come from Batch.element_valid, not from an all-zero sequence (line 223): an
+* Empty slots come from Batch.element_valid, not from an all-zero sequence (line 230): an
   element whose 2 kb is all N stays a key here.
 * Initialisation: flax with PyTorch's kaiming-uniform weights and zero biases (model/init.py).
 * `stem_width`, `tower_widths`, `out_widths` are fields so the `synthetic` variant can be
@@ -119,7 +119,7 @@ class ElementEncoder(nn.Module):
       x = _conv(width, kernel, self.dtype, f"out_{i}", padding="VALID", dilation=dilation)(x)
       x = nn.elu(ElementNorm(name=f"out_norm_{i}")(x))
     channels = x.shape[-1]
-    # Linear over the length axis per channel, then flattened channel-major (line 225).
+    # Linear over the length axis per channel, then flattened channel-major (line 234).
     x = jnp.swapaxes(x, 1, 2)  # (Y, C, W')
     x = nn.elu(_dense(self.out_dim // channels, self.dtype, "out_length")(x))
     return x.reshape(x.shape[0], -1)
@@ -156,7 +156,7 @@ def attention_allowed(valid: Bool[Array, "B M"]) -> Bool[Array, "B M M"]:
 
 class EPInformer(nn.Module):
   """EPInformer_v2 on Batch's element fields (see the module docstring). Defaults: the
-  Seq2Exp run's (out_dim 64, 3 layers, 4 heads; CAGE_pred_promo_enhan_inter.yaml 44-47)."""
+  Seq2Exp run's (out_dim 64, 3 layers, 4 heads; CAGE_pred_promo_enhan_inter.yaml 48-50)."""
 
   out_dim: int = 64
   n_encoder: int = 3
