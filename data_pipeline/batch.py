@@ -87,8 +87,20 @@ class Batch:
             if f.name != "genes" and getattr(self, f.name) is not None}
 
   @classmethod
-  def zeros(cls, batch_size: int, length: int, **fields: Any) -> "Batch":
-    """Model inputs of zeros (dna all N), float32, e.g. for init and export."""
+  def zeros(cls, batch_size: int, length: int, *, elements: bool = False,
+            **fields: Any) -> "Batch":
+    """Model inputs of zeros (dna all N), float32, e.g. for init and export; `elements`
+    adds the candidate-element fields: every slot all N and empty but the promoter's."""
+    if elements:
+      valid = np.zeros((batch_size, ELEMENT_SLOTS), bool)
+      valid[:, 0] = True
+      fields = dict(
+          element_dna=np.zeros((batch_size, ELEMENT_SLOTS, ELEMENT_WIDTH, DNA_CHANNELS),
+                               np.float32),
+          element_feat=np.zeros((batch_size, ELEMENT_SLOTS, NUM_ELEMENT_FEATURES),
+                                np.float32),
+          element_valid=valid,
+          element_pos=np.full((batch_size, ELEMENT_SLOTS, 2), -1, np.int64), **fields)
     return cls(dna=np.zeros((batch_size, length, DNA_CHANNELS), np.float32),
                signals=np.zeros((batch_size, length, NUM_SIGNALS), np.float32),
                rna_feat=np.zeros((batch_size, NUM_RNA_FEATURES), np.float32),

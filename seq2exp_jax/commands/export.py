@@ -56,9 +56,11 @@ def run(args) -> int:
   config.train.remat = False  # inference only
   task = build_task(config, load_generator)
   length = window_of(config, args.window)
-  example = Batch.zeros(1, length)
+  example = Batch.zeros(1, length, elements=True)
   inputs = {"dna": example.dna, "signals": example.signals, "blacklist": example.blacklist,
             "rna_feat": example.rna_feat}
+  inputs.update({name: getattr(example, name) for name in task.model.extra_inputs
+                 if getattr(example, name) is not None})  # EPInformer's candidate elements
   if config.mask.source == "peaks":
     inputs["peaks"] = example.blacklist  # bool (1, L)
   # The exported function's params: the trained ones and, for a fixed mask read from a

@@ -86,7 +86,7 @@ def from_workdir(path: str | pathlib.Path) -> LoadedParams:
 def expected_params(task: Task, window: int) -> Any:
   """ShapeDtypeStructs of the params `task`'s model makes for inputs of `window` bases."""
   absent = np.zeros((1, window), bool)  # the fields only some models' options read
-  example = Batch.zeros(1, window, includelist=absent, peaks=absent)
+  example = Batch.zeros(1, window, elements=True, includelist=absent, peaks=absent)
   return jax.eval_shape(lambda: task.init(jax.random.PRNGKey(0), example))
 
 

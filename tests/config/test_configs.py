@@ -18,8 +18,8 @@ from seq2exp_jax.train.task import build_model, build_task
 
 EXPERIMENTS = sorted(p for p in (REPO / "experiments").glob("*.py")
                      if p.stem not in ("__init__", "common"))
-NAMES = ["caduceus", "caduceus_signals", "hyena", "macs3_mask", "mamba", "seq2exp_hard",
-         "seq2exp_retrain_top10", "seq2exp_soft"]
+NAMES = ["caduceus", "caduceus_signals", "epinformer", "hyena", "macs3_mask", "mamba",
+         "seq2exp_hard", "seq2exp_retrain_top10", "seq2exp_soft"]
 # Named options, each a row that changes one model field of a paper row (docs/benchmark.md).
 OPTION_ROWS = {"seq2exp_soft_contact": ("seq2exp_soft", {"pool": "centre+contact"}),
                "caduceus_signals_contact": ("caduceus_signals", {"pool": "centre+contact"})}
@@ -47,13 +47,14 @@ def _shapes(config, length: int):
   """eval_shape of init and of one training forward at window `length`, batch 1."""
   model = build_model(config.model, dtype=config.train.dtype, remat=config.train.remat)
   batch = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
-                       Batch.zeros(1, length))
+                       Batch.zeros(1, length, elements=True))
   mask = None if config.mask.source == "learned" else jax.ShapeDtypeStruct((1, length),
                                                                            "float32")
 
   def init_and_apply(key, batch, mask):
     kw = dict(dna=batch.dna, signals=batch.signals, rna_feat=batch.rna_feat,
-              blacklist=batch.blacklist, mask=mask)
+              blacklist=batch.blacklist, mask=mask,
+              **{name: getattr(batch, name) for name in model.extra_inputs})
     params = model.init({"params": key, "mask": key}, **kw)["params"]
     return params, model.apply({"params": params}, **kw, train=True, rngs={"mask": key})
 
@@ -74,7 +75,7 @@ def test_every_config_builds_its_model_at_its_window(path, variant):
   length = config.data.window or (PAPER_WINDOW if paper_size else 16_384)
   params, out = _shapes(config, length)
   assert out.prediction.shape == (1,)
-  assert (out.mask is None) == (config.model.name == "baseline")
+  assert (out.mask is None) == (config.model.name != "seq2exp")
   if config.model.get("pos_enc"):  # the position embedding spans the window read
     assert params["pos_emb"].shape == (length, config.model.backbone.d_model)
   assert _count(params) > 0
@@ -101,6 +102,9 @@ def test_rows_share_one_recipe_and_one_size():
     recipes = {json.dumps([c.optim.to_dict(), c.train.to_dict(), c.data.to_dict()],
                           sort_keys=True) for c in rows.values()}
     assert len(recipes) == 1, variant
+    # Width and depth compare the rows on Seq2Exp's backbones; the other architectures of
+    # Table 1 (EPInformer ...) are sized in their own config tests.
+    rows = {n: c for n, c in rows.items() if c.model.name in ("seq2exp", "baseline")}
     widths = {c.model.backbone.d_model for c in rows.values()}
     depths = {name: (c.model.n_layer if c.model.name == "baseline" else
                      c.model.n_gen_layer * (1 if c.model.get("share_generator") else 2))
