@@ -19,4 +19,6 @@ tests), with one letter per dimension everywhere:
     R dt rank   K conv kernel   C channels of a depthwise conv or filter   T scan chunk
     P packed capacity   S signal tracks   F mRNA features (+ promoter activity)
     O Hyena order   Z Hyena positional features
+    M candidate-element slots (EPInformer)   W element length   G element features
+    Y elements of a batch flattened (B * M)
 """
