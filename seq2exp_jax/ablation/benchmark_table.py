@@ -26,7 +26,11 @@ COMPARISONS = (("seq2exp_soft", "abc_signals"), ("seq2exp_soft", "caduceus_signa
                ("seq2exp_soft_contact", "abc_signals"),
                ("seq2exp_soft_contact", "caduceus_signals_contact"),
                ("seq2exp_soft_contact", "seq2exp_soft"),
-               ("caduceus_signals_contact", "abc_signals"))
+               ("caduceus_signals_contact", "abc_signals"),
+               # the paper's other rows and the state of the art (issue: Table 1's rest)
+               ("epinformer", "abc_signals"), ("epinformer", "promoter_mrna"),
+               ("enformer", "promoter_mrna"), ("prism", "promoter_mrna"),
+               ("prism", "abc_signals"))
 
 
 def gene_level(target: np.ndarray, predictions: dict[str, np.ndarray]

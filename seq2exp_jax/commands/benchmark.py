@@ -28,7 +28,8 @@ from seq2exp_jax.commands import arguments
 
 ACCEPTS_CONFIG_OVERRIDES = True
 MODELS = ("seq2exp_soft", "seq2exp_hard", "caduceus", "caduceus_signals", "macs3_mask",
-          "seq2exp_retrain_top10", "seq2exp_soft_contact", "caduceus_signals_contact")
+          "seq2exp_retrain_top10", "seq2exp_soft_contact", "caduceus_signals_contact",
+          "epinformer", "enformer", "prism")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
