@@ -40,6 +40,8 @@ the shared ExpressionHead (pToExpr, lines 92-98). Params: `seq_input_layer`,
 
 from __future__ import annotations
 
+import typing
+
 import flax.linen as nn
 import flax.struct
 import jax.numpy as jnp
@@ -55,9 +57,13 @@ from seq2exp_jax.model.promoter import promoter_mean
 from seq2exp_jax.model.ssm_config import SSMConfig
 
 
+# A pytree dataclass, rebuilt by JAX transformations with leaves that are not arrays
+# (ShapeDtypeStructs under eval_shape): its field annotations document shapes, unchecked,
+# as outputs.py's (tests/conftest.py leaves that module out of the run-time checks).
 @flax.struct.dataclass
+@typing.no_type_check
 class PrismOutput(ModelOutput):
-  """A ModelOutput with Prism's training-only terms (None / 0 at evaluation).
+  """A ModelOutput with Prism's training-only terms (None at evaluation).
 
   intervention: the backdoor-adjusted prediction (B,); uniform: the uniform loss of the
   context weights; weights: (B, D, n_context), the signal encoder's output.

@@ -80,10 +80,9 @@ class SignalWeightGenerator(nn.Module):
     x = signals
     for i, kernel in enumerate(KERNELS):
       width = self.cnn_dim * 2 ** i
-      init = torch_linear_init(fan_in_axis=(0, 1))  # fan_in = C_in x K, as PyTorch's
-      fan_in = x.shape[-1] * kernel
+      init = symmetric_uniform((x.shape[-1] * kernel) ** -0.5)  # fan_in = C_in x K
       x = nn.Conv(width, (kernel,), padding=[(kernel // 2, kernel // 2)], dtype=self.dtype,
-                  kernel_init=init, bias_init=symmetric_uniform(fan_in ** -0.5), name=f"conv_{i}")(x)
+                  kernel_init=init, bias_init=init, name=f"conv_{i}")(x)
       x = nn.relu(BatchStatNorm(name=f"norm_{i}")(x))
       x = nn.max_pool(x, (POOL,), strides=(POOL,), padding="VALID")  # floor, as PyTorch
     encoded = jnp.mean(x, axis=1)  # AdaptiveAvgPool1d(1) + Flatten
