@@ -31,7 +31,9 @@ ORIGINAL = {4096: (41.8, 5.1), 8192: (112.6, 9.7)}  # s/step, GiB (PyTorch, this
 
 
 def measure(name: str, variant: str, length: int, batch: int, steps: int,
-            dtype: str | None, remat: bool | None) -> dict:
+            dtype: str | None, remat: bool | None, extra_overrides: tuple[str, ...] = ()
+            ) -> dict:
+  """One config's step; `extra_overrides`: more `a.b=value` fields (benchmarks/gpu.py)."""
   import resource  # noqa: PLC0415
 
   from seq2exp_jax.commands import runtime  # noqa: PLC0415
@@ -48,6 +50,7 @@ def measure(name: str, variant: str, length: int, batch: int, steps: int,
 
   overrides = [f"train.dtype={dtype}"] if dtype else []
   overrides += [f"train.remat={remat}"] if remat is not None else []
+  overrides += list(extra_overrides)
   config = resolve_config(name, variant, 0, None, overrides)
   config.model.center_len = min(config.model.center_len, length // 2)
   mesh = default_mesh()
