@@ -18,6 +18,14 @@ Published (fold 11, CAGE, 5 seeds): K562 MSE 0.1863, Pearson 0.8682; GM12878 MSE
 Pearson 0.8916; not run on the real data here. `matched` is `paper`. The position
 embedding spans the window the model reads (data.window, or the stored window), whatever
 the command line sets it to.
+
+Not the original's: `inert_padding` (the packed predictor never reads the padding after a
+sample's selected positions; the original pads to the batch's longest selection and its
+bidirectional encoder reads that padding, so its outputs depend on the other samples) and
+`train.hard_capacity = "auto"` (the predictor computes a capacity derived from the counts of
+recent steps instead of the window, seq2exp_jax/train/capacity.py; "window" or a number
+of positions fixes it; evaluation packs to the window). With inert padding a capacity at or
+above a sample's count gives the same numbers as the window.
 """
 
 from . import common
@@ -35,6 +43,8 @@ def get_config(arg=None):
       n_gen_layer=layers, n_enc_layer=layers, center_len=center_len,
       bottleneck=dict(prior_scale_factor=1.0, beta_min=0.0, marginal_mean=0.45,
                       marginal_scale=0.1, hard=True, threshold=0.5),
-      share_generator=True, gen_signal=False, pos_enc=True, pack_selected=True)
+      share_generator=True, gen_signal=False, pos_enc=True, pack_selected=True,
+      inert_padding=True)
   c.loss.kl_weight = 0.01
+  c.train.hard_capacity = "auto"
   return c

@@ -50,6 +50,39 @@ def _batch_split(config: ml_collections.ConfigDict, data_devices: int) -> list[s
           "micro-batches)"]
 
 
+HARD_CAPACITIES = ("auto", "window")
+
+
+def hard_capacity(value: Any) -> str | int:
+  """train.hard_capacity (train/capacity.py) -> "auto", "window" or a positive int (a
+  command line gives a string: "4096" is the int); None is "window"."""
+  if value is None:
+    return "window"
+  if isinstance(value, str) and value.strip().isdigit():
+    value = int(value)
+  if value in HARD_CAPACITIES or (_is_int(value) and value >= 1):
+    return value
+  raise ConfigError(f"train.hard_capacity = {value!r}: expected 'auto', 'window' or a "
+                    "number of positions >= 1")
+
+
+def _hard_capacity(config: ml_collections.ConfigDict) -> list[str]:
+  """A packing capacity below the window needs a packed model whose numbers do not depend
+  on it (model.inert_padding)."""
+  if "hard_capacity" not in config.train:
+    return []
+  try:
+    value = hard_capacity(config.train.hard_capacity)
+  except ConfigError as e:
+    return [str(e)]
+  model = config.model
+  if value != "window" and not (model.get("pack_selected") and model.get("inert_padding")):
+    return [f"train.hard_capacity = {value!r} packs the predictor below the window: it needs "
+            "model.pack_selected=True with model.inert_padding=True (else the numbers depend "
+            "on the capacity); use 'window'"]
+  return []
+
+
 def check_config(config: ml_collections.ConfigDict, data_devices: int | None = None
                  ) -> ml_collections.ConfigDict:
   """`config` if every checked field is in range, else ConfigError naming them all.
@@ -78,6 +111,7 @@ def check_config(config: ml_collections.ConfigDict, data_devices: int | None = N
   fraction = _get(config, "mask.top_fraction")
   if not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
     problems.append(f"mask.top_fraction = {fraction!r}: expected 0 < fraction <= 1")
+  problems += _hard_capacity(config)
   if data_devices is not None:
     problems += _batch_split(config, data_devices)
   if problems:

@@ -43,6 +43,9 @@ from data_pipeline.errors import ConfigError
 from seq2exp_jax.train.task import LOSS_TERMS, Task
 
 CHECKED = LOSS_TERMS + ("grad_norm",)
+# Per-row terms of a packed model's step (B,) int32: each row's selected count and the
+# selected positions its capacity dropped (train/capacity.py).
+PER_ROW = ("selected", "overflow")
 
 
 def init_state(task: Task, tx: optax.GradientTransformation, batch: Batch, seed: int
@@ -104,10 +107,42 @@ def micro_batches(batch: Batch, k: int) -> Batch:
       lambda x: jnp.swapaxes(x.reshape(x.shape[0] // k, k, *x.shape[1:]), 0, 1), batch)
 
 
+def at_capacity(task: Task, capacity: int | None) -> Task:
+  """`task` with its packed predictor at a static `capacity` (None: unchanged)."""
+  if capacity is None:
+    return task
+  return dataclasses.replace(task, model=task.model.clone(capacity=int(capacity)))
+
+
+def _loss(task: Task) -> Callable[..., tuple[jax.Array, dict]]:
+  """task.loss; for a packed model its terms add PER_ROW, read from the ModelOutput of the
+  loss's one forward pass (Task.loss does not return it, so `apply` hands it over)."""
+  if not getattr(task.model, "pack_selected", False):
+    return task.loss
+  seen = []
+
+  class Seen(type(task)):
+    def apply(self, *args, **kwargs):
+      seen.append(super().apply(*args, **kwargs))
+      return seen[-1]
+
+  seeing = Seen(**{f.name: getattr(task, f.name) for f in dataclasses.fields(task)})
+
+  def loss(params, batch, rng, frozen=None):
+    total, terms = seeing.loss(params, batch, rng, frozen)
+    out = seen.pop()
+    terms.update(selected=jnp.sum(out.mask == 1.0, axis=1, dtype=jnp.int32),
+                 overflow=out.overflow)
+    return total, terms
+
+  return loss
+
+
 def _gradients(task: Task, k: int, mesh: Mesh) -> Callable[..., tuple[dict, Any]]:
   """(params, batch, step key, frozen) -> (loss terms, gradient) of the whole batch, the
-  mean over K micro-batches computed one after another when k > 1."""
-  grad_fn = jax.value_and_grad(task.loss, has_aux=True)
+  mean over K micro-batches computed one after another when k > 1 (PER_ROW terms are
+  gathered back to the batch's rows, not averaged)."""
+  grad_fn = jax.value_and_grad(_loss(task), has_aux=True)
 
   def one(params, batch, rng, frozen):
     (_, terms), grads = grad_fn(params, batch, rng, frozen)
@@ -127,25 +162,31 @@ def _gradients(task: Task, k: int, mesh: Mesh) -> Callable[..., tuple[dict, Any]
     def body(total, xs):
       j, part = xs
       part = jax.lax.with_sharding_constraint(part, micro)
-      out = one(params, part, jax.random.fold_in(rng, j), frozen)
-      return jax.tree.map(jnp.add, total, out), None
+      terms, grads = one(params, part, jax.random.fold_in(rng, j), frozen)
+      rows = {name: terms.pop(name) for name in PER_ROW if name in terms}
+      return jax.tree.map(jnp.add, total, (terms, grads)), rows
 
     first = jax.tree.map(lambda x: x[0], parts)
+    terms, grads = jax.eval_shape(one, params, first, rng, frozen)
     zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype),
-                         jax.eval_shape(one, params, first, rng, frozen))
-    total, _ = jax.lax.scan(body, zeros, (jnp.arange(k), parts))
-    return jax.tree.map(lambda x: x / k, total)
+                         ({n: v for n, v in terms.items() if n not in PER_ROW}, grads))
+    total, rows = jax.lax.scan(body, zeros, (jnp.arange(k), parts))
+    terms, grads = jax.tree.map(lambda x: x / k, total)
+    # rows[name][j, r] is batch row r * K + j (`micro_batches`)
+    terms.update({n: jnp.swapaxes(v, 0, 1).reshape(-1) for n, v in rows.items()})
+    return terms, grads
 
   return accumulate
 
 
 def make_train_step(task: Task, tx: optax.GradientTransformation,
                     schedule: optax.Schedule, state_shardings: Any, mesh: Mesh,
-                    grad_accum_steps: int = 1
+                    grad_accum_steps: int = 1, capacity: int | None = None
                     ) -> Callable[[dict, Batch], tuple[dict, dict]]:
   """(state, batch) -> (new state, measurements of this step), jitted and donating the old
   state; one optimizer update per batch, over `grad_accum_steps` micro-batches (see the
-  module docstring)."""
+  module docstring); a packed model's predictor at `capacity` (None: its own)."""
+  task = at_capacity(task, capacity)
   gradients = _gradients(task, int(grad_accum_steps), mesh)
 
   def step_fn(state, batch, frozen):

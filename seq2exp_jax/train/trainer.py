@@ -29,6 +29,7 @@ from seq2exp_jax.config.checks import check_config
 from seq2exp_jax.config.signature import differences, model_signature
 from seq2exp_jax.evaluation.evaluate import eval_loader, evaluate
 from seq2exp_jax.train import checkpoint, init_params
+from seq2exp_jax.train.capacity import overflow_rate, policy_of
 from seq2exp_jax.train.metric_writer import MetricWriter, progress_bar
 from seq2exp_jax.train.optim import learning_rate, make_optimizer
 from seq2exp_jax.train.step import (init_state, make_eval_step, make_train_step,
@@ -121,8 +122,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
   best_file = workdir / "best.json"
   best = json.loads(best_file.read_text()) if best_file.is_file() else None
 
-  train_step = make_train_step(task, tx, schedule, shardings, mesh,
-                               grad_accum_steps=tc.grad_accum_steps)
+  # A packed model's capacity per step (train/capacity.py): one jitted step per capacity.
+  policy = policy_of(config, first.dna.shape[1])
+  train_steps: dict[int | None, Any] = {}
+
+  def train_step(state, batch):
+    capacity = policy.capacity
+    if capacity not in train_steps:
+      train_steps[capacity] = make_train_step(task, tx, schedule, shardings, mesh,
+                                              tc.grad_accum_steps, capacity)
+    state, terms = train_steps[capacity](state, batch)
+    policy.record(terms.get("selected"))
+    return state, terms
+
   valid_loader = eval_loader(dc.dir, dc.eval_split, tc.eval_batch_size, window=dc.window,
                              mesh=mesh, num_threads=dc.num_threads, prefetch=dc.prefetch)
   eval_step = make_eval_step(task)
@@ -142,6 +154,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
       if step % tc.sync_every == 0:
         # Bound the queue of dispatched steps (XLA:CPU collectives can stall otherwise).
         jax.block_until_ready(terms["loss"])
+        policy.update()  # the counts are computed now: fetching them does not wait
       last = step == tc.steps
       log_now, eval_now = last or step % tc.log_every == 0, last or step % tc.eval_every == 0
       save_now = last or step % tc.checkpoint_every == 0
@@ -152,6 +165,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
         means = {k: float(np.mean([f[k] for f in fetched])) for k in fetched[0]}
         means["learning_rate"] = float(fetched[-1]["learning_rate"])
         means["examples_per_second"] = throughput.rate(step)
+        means.update(overflow_rate(fetched), **policy.interval())
         writer.write(step, "train", means)
         bar.set_postfix(loss=f"{means['loss']:.4f}")
         result["train"] = means
