@@ -24,10 +24,12 @@ sets it; it has not been run on the real data here, so whether it reaches them i
 `matched`: `paper` with 8 blocks, the depth of Seq2Exp's generator + predictor (what
 common.py's `matched` means), the same 2 kb window and batch 8. `synthetic`: the 2 kb
 window on the 16 kb synthetic genome (the paper's own window, shorter than the stored one),
-the shared synthetic width (16, d_state 8) and 2 blocks (Seq2Exp-soft's 1 + 1); `smoke`: a
-1,024 bp window, pooled whole as in the paper, width 16, d_state 4, 2 blocks, n_context 2,
-cnn_dim 4. Both keep the recipe's lr (2e-3 in `synthetic`): the original trains Prism with
-the recipe every other row shares.
+the shared synthetic width (16, d_state 8) and the paper's 4 blocks: one training step
+(batch 8, each gene run under 1 + 2 contexts) took 3.4 s on 2 simulated devices of the
+shared 2-core machine, Seq2Exp-soft:synthetic's 5.3 s (benchmarks/train_step.py, load ~10;
+with 2 blocks Prism took 2.0 s); `smoke`: a 1,024 bp window, pooled whole as in the paper,
+width 16, d_state 4, 2 blocks, n_context 2, cnn_dim 4. Both keep the recipe's lr (2e-3 in
+`synthetic`): the original trains Prism with the recipe every other row shares.
 """
 
 from . import common
@@ -38,7 +40,7 @@ def get_config(arg=None):
   # Width, blocks, state size, window (= the pooled centre), CNN width.
   d_model, layers, d_state, window, cnn_dim = {
       "paper": (128, 4, 16, 2000, 8), "matched": (128, 8, 16, 2000, 8),
-      "synthetic": (16, 2, 8, 2000, 8), "smoke": (16, 2, 4, 1024, 4)}[c.variant]
+      "synthetic": (16, 4, 8, 2000, 8), "smoke": (16, 2, 4, 1024, 4)}[c.variant]
   c.data.window = window
   c.model = common.model(
       name="prism",
