@@ -66,12 +66,12 @@ class PrismOutput(ModelOutput):
   """A ModelOutput with Prism's training-only terms (None at evaluation).
 
   intervention: the backdoor-adjusted prediction (B,); uniform: the uniform loss of the
-  context weights; weights: (B, D, n_context), the signal encoder's output.
+  context weights; weights: (B, D, Q), the signal encoder's output (Q = n_context).
   """
 
   intervention: Float[Array, "B"] | None = None
   uniform: Float[Array, ""] | None = None
-  weights: Float[Array, "B D K"] | None = None
+  weights: Float[Array, "B D Q"] | None = None
   intervention_weight: float = flax.struct.field(pytree_node=False, default=0.0)
   uniform_weight: float = flax.struct.field(pytree_node=False, default=0.0)
 
@@ -136,11 +136,11 @@ class Prism(nn.Module):
     return self.seq_input_layer(dna), self.signal_input_layer(signals.astype(dna.dtype))
 
   def contexts(self, e_seq: Float[Array, "B L D"], e_sig: Float[Array, "B L D"],
-               weights: Float[Array, "B D K"]) -> Float[Array, "B C L D"]:
-    """The backbone's inputs per context, C = 1 + n: e_seq + e_sig (context 0), then
+               weights: Float[Array, "B D Q"]) -> Float[Array, "B Q+1 L D"]:
+    """The backbone's inputs per context (Q = n_context): e_seq + e_sig (context 0), then
     e_seq + e_sig * w_k (lines 145-151)."""
     ones = jnp.ones_like(weights[:, :, :1])
-    w = jnp.concatenate([ones, weights], axis=-1).astype(e_sig.dtype)  # (B, D, C)
+    w = jnp.concatenate([ones, weights], axis=-1).astype(e_sig.dtype)  # (B, D, Q + 1)
     return e_seq[:, None] + e_sig[:, None] * jnp.moveaxis(w, -1, 1)[:, :, None]
 
   def predict(self, hidden: Float[Array, "B L D"], rna_feat: Float[Array, "B F"]

@@ -2,7 +2,7 @@
 yangzhao1230/Prism src/models/sequence/GeneExpformer.py defines them.
 
 The encoder maps a window's signal tracks (B, L, S) to n_context weight vectors over the
-model width, (B, D, n_context) (lines 17-65):
+model width, (B, D, Q) with Q = n_context (lines 17-65):
 
     3 x [Conv1d (kernels 7, 5, 3; widths c, 2c, 4c; 'same' zero padding) -> BatchNorm1d
          -> ReLU -> MaxPool1d(4, stride 4)]  -> mean over what is left -> Linear(4c -> D n)
@@ -73,7 +73,7 @@ class SignalWeightGenerator(nn.Module):
     super().__post_init__()
 
   @nn.compact
-  def __call__(self, signals: Float[Array, "B L S"]) -> Float[Array, "B D K"]:
+  def __call__(self, signals: Float[Array, "B L S"]) -> Float[Array, "B D Q"]:
     if signals.shape[1] < POOL ** len(KERNELS):
       raise ValueError(f"Prism's signal encoder pools by {POOL ** len(KERNELS)}: the window "
                        f"({signals.shape[1]}) must be at least that long")
@@ -95,7 +95,7 @@ class SignalWeightGenerator(nn.Module):
     return jax.nn.softmax(raw, axis=1)
 
 
-def uniform_loss(weights: Float[Array, "B D K"], t: float) -> Float[Array, ""]:
+def uniform_loss(weights: Float[Array, "B D Q"], t: float) -> Float[Array, ""]:
   """mean_b log sum_{i,j} exp(2t cos(a_i, a_j) - 2t), a_k = weights[b, :, k] (float32)."""
   w = weights.astype(jnp.float32)
   unit = w / (jnp.linalg.norm(w, axis=1, keepdims=True) + 1e-8)
