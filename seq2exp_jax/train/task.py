@@ -156,12 +156,19 @@ class Task:
 
   def loss(self, params: Any, batch: Batch, rng: jax.Array, frozen: Any = None
            ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Smooth L1 + kl_weight * KL + continuity_weight * continuity; (total, terms), the
+    """Smooth L1 + kl_weight * KL + continuity_weight * continuity (+ the model's own extra
+    terms); (total, terms), the
     terms with the mask ratio outside the promoter when the model has a mask."""
     out = self.apply(params, batch, train=True, rng=rng, frozen=frozen)
-    huber = smooth_l1(out.prediction, jnp.asarray(batch.target))
+    target = jnp.asarray(batch.target)
+    huber = smooth_l1(out.prediction, target)
     total = huber + self.kl_weight * out.kl + self.continuity_weight * out.continuity
-    terms = {"loss": total, "huber": huber, "kl": out.kl, "continuity": out.continuity}
+    # A model's own weighted training terms that need the target (Prism's intervention and
+    # uniform losses: model/prism.py PrismOutput.extra_loss); {} for every other model.
+    extra = out.extra_loss(target) if hasattr(out, "extra_loss") else {}
+    total = total + sum(extra.values())
+    terms = {"loss": total, "huber": huber, "kl": out.kl, "continuity": out.continuity,
+             **extra}
     if out.mask is not None:
       terms["mask_ratio"] = mask_ratio(out.mask, self.center_len)
     return total, terms

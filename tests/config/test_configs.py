@@ -18,8 +18,8 @@ from seq2exp_jax.train.task import build_model, build_task
 
 EXPERIMENTS = sorted(p for p in (REPO / "experiments").glob("*.py")
                      if p.stem not in ("__init__", "common"))
-NAMES = ["caduceus", "caduceus_signals", "epinformer", "hyena", "macs3_mask", "mamba",
-         "seq2exp_hard", "seq2exp_retrain_top10", "seq2exp_soft"]
+NAMES = ["caduceus", "caduceus_signals", "enformer", "epinformer", "hyena", "macs3_mask",
+         "mamba", "prism", "seq2exp_hard", "seq2exp_retrain_top10", "seq2exp_soft"]
 # Named options, each a row that changes one model field of a paper row (docs/benchmark.md).
 OPTION_ROWS = {"seq2exp_soft_contact": ("seq2exp_soft", {"pool": "centre+contact"}),
                "caduceus_signals_contact": ("caduceus_signals", {"pool": "centre+contact"})}
@@ -99,9 +99,14 @@ def test_rows_share_one_recipe_and_one_size():
   `paper`, where each row is its original run: batch 16 for some, 4-block baselines)."""
   for variant in ("matched", "smoke", "synthetic"):
     rows = {p.stem: configs.load_config(f"{p}:{variant}") for p in EXPERIMENTS}
-    recipes = {json.dumps([c.optim.to_dict(), c.train.to_dict(), c.data.to_dict()],
+    recipes = {json.dumps([c.optim.to_dict(), c.train.to_dict(),
+                           {k: v for k, v in c.data.to_dict().items() if k != "window"}],
                           sort_keys=True) for c in rows.values()}
     assert len(recipes) == 1, variant
+    # Every row reads the recipe's window, but Prism, whose design is a short one (2 kb).
+    shared = rows["seq2exp_soft"].data.window
+    windows = {n: c.data.window for n, c in rows.items() if c.data.window != shared}
+    assert windows == ({} if variant == "smoke" else {"prism": 2000}), (variant, windows)
     # Width and depth compare the rows on Seq2Exp's backbones; the other architectures of
     # Table 1 (EPInformer ...) are sized in their own config tests.
     rows = {n: c for n, c in rows.items() if c.model.name in ("seq2exp", "baseline")}

@@ -64,8 +64,6 @@ def test_smoke_trains_and_evaluates_on_8_devices(data, tmp_path):
   assert "mask_ratio" not in result["train"]
 
 
-@pytest.mark.xfail(strict=True, reason="Task.loss does not add a model's extra_loss yet "
-                   "(the hook asked of seq2exp_jax/train/task.py): remove this mark with it")
 def test_the_training_loss_is_prisms_objective():
   """Task.loss = smooth_l1(prediction) + intervention_loss_weight x smooth_l1(intervention)
   + uniform_loss_weight x uniform loss (metrics.py lines 340-359), with both terms logged."""

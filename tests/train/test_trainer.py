@@ -28,7 +28,7 @@ from seq2exp_jax.train.trainer import NonFiniteError, train_and_evaluate
 
 REPO = pathlib.Path(__file__).parents[2]
 NAMES = ["seq2exp_soft", "seq2exp_hard", "caduceus", "caduceus_signals", "mamba", "hyena",
-         "macs3_mask", "seq2exp_retrain_top10", "epinformer"]
+         "macs3_mask", "seq2exp_retrain_top10", "epinformer", "enformer", "prism"]
 
 
 @pytest.fixture(scope="module")
