@@ -117,7 +117,7 @@ def at_capacity(task: Task, capacity: int | None) -> Task:
 def _loss(task: Task) -> Callable[..., tuple[jax.Array, dict]]:
   """task.loss; for a packed model its terms add PER_ROW, read from the ModelOutput of the
   loss's one forward pass (Task.loss does not return it, so `apply` hands it over)."""
-  if not getattr(task.model, "pack_selected", False):
+  if not getattr(getattr(task, "model", None), "pack_selected", False):
     return task.loss
   seen = []
 
