@@ -1,4 +1,4 @@
-"""The hard variant's training step at the capacities `train.hard_capacity = "auto"` chooses
+"""The hard variant's training step at the capacities `packing.capacity = "auto"` chooses
 from, against capacity L, side by side in one run; and what "auto" chose in a training run.
 
     .venv/bin/python benchmarks/hard_capacity.py                     # synthetic size, L 16,384
@@ -38,7 +38,7 @@ def _step(variant: str, length: int, batch: int, steps: int, capacity: int) -> d
 def report_run(workdir: str) -> None:
   logs = [json.loads(line) for line in (pathlib.Path(workdir) / "metrics.jsonl").open()]
   train = [r for r in logs if r["split"] == "train" and "capacity" in r]
-  print(f"\n{workdir}: train.hard_capacity = auto")
+  print(f"\n{workdir}: packing.capacity = auto")
   print(f"{'step':>6} {'capacity':>9} {'selected/row':>13} {'overflow/row':>13} "
         f"{'overflow rate':>14} {'mask ratio':>11}")
   for r in train:
@@ -58,7 +58,7 @@ def main() -> int:
   parser.add_argument("--steps", type=int, default=3)
   parser.add_argument("--fractions", default="1,0.625,0.5,0.375,0.25",
                       help="capacities as fractions of L (bucket-rounded)")
-  parser.add_argument("--run", help="a workdir trained with hard_capacity=auto")
+  parser.add_argument("--run", help="a workdir trained with packing.capacity=auto")
   parser.add_argument("--one", help=argparse.SUPPRESS)  # child: the variant
   parser.add_argument("--length", type=int, help=argparse.SUPPRESS)
   parser.add_argument("--capacity", type=int, help=argparse.SUPPRESS)

@@ -22,11 +22,13 @@ the command line sets it to.
 Not the original's: `inert_padding` (the packed predictor never reads the padding after a
 sample's selected positions; the original pads to the batch's longest selection and its
 bidirectional encoder reads that padding, so its outputs depend on the other samples) and
-`train.hard_capacity = "auto"` (the predictor computes a capacity derived from the counts of
+`packing.capacity = "auto"` (the predictor computes a capacity derived from the counts of
 recent steps instead of the window, seq2exp_jax/train/capacity.py; "window" or a number
 of positions fixes it; evaluation packs to the window). With inert padding a capacity at or
 above a sample's count gives the same numbers as the window.
 """
+
+import ml_collections
 
 from . import common
 
@@ -46,5 +48,5 @@ def get_config(arg=None):
       share_generator=True, gen_signal=False, pos_enc=True, pack_selected=True,
       inert_padding=True)
   c.loss.kl_weight = 0.01
-  c.train.hard_capacity = "auto"
+  c.packing = ml_collections.ConfigDict({"capacity": "auto"})
   return c

@@ -54,7 +54,7 @@ HARD_CAPACITIES = ("auto", "window")
 
 
 def hard_capacity(value: Any) -> str | int:
-  """train.hard_capacity (train/capacity.py) -> "auto", "window" or a positive int (a
+  """packing.capacity (train/capacity.py) -> "auto", "window" or a positive int (a
   command line gives a string: "4096" is the int); None is "window"."""
   if value is None:
     return "window"
@@ -62,22 +62,22 @@ def hard_capacity(value: Any) -> str | int:
     value = int(value)
   if value in HARD_CAPACITIES or (_is_int(value) and value >= 1):
     return value
-  raise ConfigError(f"train.hard_capacity = {value!r}: expected 'auto', 'window' or a "
+  raise ConfigError(f"packing.capacity = {value!r}: expected 'auto', 'window' or a "
                     "number of positions >= 1")
 
 
 def _hard_capacity(config: ml_collections.ConfigDict) -> list[str]:
   """A packing capacity below the window needs a packed model whose numbers do not depend
   on it (model.inert_padding)."""
-  if "hard_capacity" not in config.train:
+  if "capacity" not in config.get("packing", {}):
     return []
   try:
-    value = hard_capacity(config.train.hard_capacity)
+    value = hard_capacity(config.packing.capacity)
   except ConfigError as e:
     return [str(e)]
   model = config.model
   if value != "window" and not (model.get("pack_selected") and model.get("inert_padding")):
-    return [f"train.hard_capacity = {value!r} packs the predictor below the window: it needs "
+    return [f"packing.capacity = {value!r} packs the predictor below the window: it needs "
             "model.pack_selected=True with model.inert_padding=True (else the numbers depend "
             "on the capacity); use 'window'"]
   return []

@@ -63,7 +63,7 @@ class Seq2Exp(nn.Module):
     inert_padding: the packed predictor never reads the padding after a row's selected
       positions (the backbone's reverse direction starts at the row's last one), so any
       capacity >= the row's count gives the same numbers as the window: the capacity is
-      then a pure compute setting (train.hard_capacity). False is the original: the
+      then a pure compute setting (packing.capacity). False is the original: the
       bidirectional encoder also reads the padding, so outputs depend on the capacity (the
       original's batch maximum). Needs a Mamba/Caduceus backbone.
     pool: what the head reads (`pooling.WindowPool`): "centre" (the promoter mean, the

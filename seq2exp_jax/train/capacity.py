@@ -1,7 +1,7 @@
 """The hard variant's packing capacity, chosen from the selected counts of recent steps.
 
 A packed Seq2Exp (`pack_selected`) runs its predictor on a static number P of positions.
-`train.hard_capacity` sets it:
+`packing.capacity` sets it:
 
 * "window" (or None): P = L, nothing is ever dropped (the whole window is computed);
 * an integer: that P at every step;
@@ -56,7 +56,7 @@ class CapacityPolicy:
     self.choices = buckets(window)
     self.quantile, self.margin = quantile, margin
     if isinstance(self.setting, int) and not center_len <= self.setting <= window:
-      raise ConfigError(f"train.hard_capacity = {self.setting}: expected a capacity between "
+      raise ConfigError(f"packing.capacity = {self.setting}: expected a capacity between "
                         f"model.center_len ({center_len}) and the window ({window})")
     self._pending: list[Any] = []
     self._history: collections.deque[np.ndarray] = collections.deque(maxlen=history)
@@ -105,9 +105,9 @@ def overflow_rate(fetched: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def policy_of(config: ml_collections.ConfigDict, window: int) -> CapacityPolicy:
-  """The policy of a config's train.hard_capacity for windows of `window` positions (a
+  """The policy of a config's packing.capacity for windows of `window` positions (a
   policy that never sets a capacity for models that do not pack)."""
   if not config.model.get("pack_selected", False):
     return CapacityPolicy(None, window)
-  return CapacityPolicy(config.train.get("hard_capacity", "window"), window,
+  return CapacityPolicy(config.get("packing", {}).get("capacity", "window"), window,
                         int(config.model.get("center_len", 0)))

@@ -1,4 +1,4 @@
-"""The hard variant's packing capacity (train.hard_capacity, train/capacity.py): the buckets,
+"""The hard variant's packing capacity (packing.capacity, train/capacity.py): the buckets,
 the quantile rule, a bounded number of compiled steps, the per-row counts and overflow of
 a step, the config check, and a smoke hard run with "auto" capacity on 8 devices."""
 
@@ -24,9 +24,10 @@ from seq2exp_jax.train.step import init_state, make_train_step, state_sharding
 from seq2exp_jax.train.task import build_task
 
 
-def _hard(window=1024, **train):
+def _hard(window=1024, capacity="auto", **train):
   c = configs.load_config(str(REPO / "experiments/seq2exp_hard.py:smoke"))
   c.data.window = window
+  c.packing.capacity = capacity
   c.train.update(train)
   return c
 
@@ -75,22 +76,22 @@ def test_fixed_settings_and_models_that_do_not_pack():
 
 
 @pytest.mark.parametrize("value,message", [
-    ("most", "train.hard_capacity = 'most': expected 'auto', 'window' or a number"),
-    ("0", "train.hard_capacity = 0: expected"),
+    ("most", "packing.capacity = 'most': expected 'auto', 'window' or a number"),
+    ("0", "packing.capacity = 0: expected"),
 ])
 def test_config_check_refuses_bad_capacities(value, message):
   with pytest.raises(ConfigError, match=message):
-    check_config(_hard(hard_capacity=value))
+    check_config(_hard(capacity=value))
 
 
 def test_config_check_needs_inert_padding_below_the_window():
   c = _hard()
-  assert check_config(c) is c and c.train.hard_capacity == "auto"
+  assert check_config(c) is c and c.packing.capacity == "auto"
   c.model.inert_padding = False
   with pytest.raises(ConfigError, match="needs model.pack_selected=True with "
                      "model.inert_padding=True"):
     check_config(c)
-  c.train.hard_capacity = "window"
+  c.packing.capacity = "window"
   assert check_config(c) is c
 
 
