@@ -79,7 +79,8 @@ def goldens(data_dir, tmp_path_factory):
       case = ref.GoldenCase.load(data_dir / f"{name}.npz")
       base = tmp_path_factory.mktemp(name)
       builder = GoldenGenes(case=case, data_dir=base / "tfds",
-                            config=tfds_builder.make_config("K562", GOLDEN_WINDOW))
+                            config=tfds_builder.make_config("K562", GOLDEN_WINDOW,
+                                                              with_elements=False))
       builder.download_and_prepare(download_config=tfds_builder.DOWNLOAD_CONFIG)
       msgpack = base / "params.msgpack"
       assert cli.main(["convert-torch", str(data_dir / f"{name}.npz"), "--config",
