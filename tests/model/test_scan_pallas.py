@@ -133,3 +133,28 @@ def test_a_mamba_block_runs_the_kernels_from_its_config():
   for path, g in flax.traverse_util.flatten_dict(grads).items():
     g_ref = flax.traverse_util.flatten_dict(grads_ref)[path]
     assert float(jnp.max(jnp.abs(g - g_ref))) <= 1e-5 * float(jnp.max(jnp.abs(g_ref))), path
+
+
+@pytest.mark.parametrize("dtype,gated", [(jnp.float32, True), (jnp.bfloat16, False)])
+def test_the_kernels_lower_for_the_gpu(dtype, gated):
+  """Forward and backward lower to Triton on this CPU machine (the GPU lowering is Python:
+  a construct Triton does not take, e.g. `%` on a loop index, fails here, not first on a
+  lent GPU); L 300 is not a multiple of the chunk, E 64 is two channel blocks."""
+  from seq2exp_jax.model import scan_pallas  # noqa: PLC0415
+
+  batch, length, width, state = 2, 300, 64, 16
+  shapes = {"x": (batch, length, width), "dt": (batch, length, width),
+            "A": (batch, width, state), "B": (batch, length, state),
+            "C": (batch, length, state), "D": (width,), "z": (batch, length, width),
+            "bias": (width,)}
+  low = {"x", "dt", "B", "C", "z"}
+  args = [jax.ShapeDtypeStruct(shapes[n], dtype if n in low else jnp.float32) for n in NAMES]
+
+  def loss(x, dt, A, Bm, Cm, D, z, bias):
+    y = scan_pallas.pallas_scan(x, dt, A, Bm, Cm, D, z if gated else None, bias, True,
+                                interpret=False)
+    return jnp.sum(y)
+
+  grad = jax.grad(loss, argnums=tuple(range(len(NAMES))))
+  text = jax.jit(grad).trace(*args).lower(lowering_platforms=("cuda",)).as_text()
+  assert text.count("xla.gpu.triton") == 2  # one launch forward, one backward
