@@ -114,35 +114,11 @@ def at_capacity(task: Task, capacity: int | None) -> Task:
   return dataclasses.replace(task, model=task.model.clone(capacity=int(capacity)))
 
 
-def _loss(task: Task) -> Callable[..., tuple[jax.Array, dict]]:
-  """task.loss; for a packed model its terms add PER_ROW, read from the ModelOutput of the
-  loss's one forward pass (Task.loss does not return it, so `apply` hands it over)."""
-  if not getattr(getattr(task, "model", None), "pack_selected", False):
-    return task.loss
-  seen = []
-
-  class Seen(type(task)):
-    def apply(self, *args, **kwargs):
-      seen.append(super().apply(*args, **kwargs))
-      return seen[-1]
-
-  seeing = Seen(**{f.name: getattr(task, f.name) for f in dataclasses.fields(task)})
-
-  def loss(params, batch, rng, frozen=None):
-    total, terms = seeing.loss(params, batch, rng, frozen)
-    out = seen.pop()
-    terms.update(selected=jnp.sum(out.mask == 1.0, axis=1, dtype=jnp.int32),
-                 overflow=out.overflow)
-    return total, terms
-
-  return loss
-
-
 def _gradients(task: Task, k: int, mesh: Mesh) -> Callable[..., tuple[dict, Any]]:
   """(params, batch, step key, frozen) -> (loss terms, gradient) of the whole batch, the
   mean over K micro-batches computed one after another when k > 1 (PER_ROW terms are
   gathered back to the batch's rows, not averaged)."""
-  grad_fn = jax.value_and_grad(_loss(task), has_aux=True)
+  grad_fn = jax.value_and_grad(task.loss, has_aux=True)
 
   def one(params, batch, rng, frozen):
     (_, terms), grads = grad_fn(params, batch, rng, frozen)

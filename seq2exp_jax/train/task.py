@@ -157,8 +157,9 @@ class Task:
   def loss(self, params: Any, batch: Batch, rng: jax.Array, frozen: Any = None
            ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Smooth L1 + kl_weight * KL + continuity_weight * continuity (+ the model's own extra
-    terms); (total, terms), the
-    terms with the mask ratio outside the promoter when the model has a mask."""
+    terms); (total, terms), the terms with the mask ratio outside the promoter when the
+    model has a mask, and for a packed model each row's `selected` count and `overflow`
+    (the step's PER_ROW terms, gathered per row rather than averaged)."""
     out = self.apply(params, batch, train=True, rng=rng, frozen=frozen)
     target = jnp.asarray(batch.target)
     huber = smooth_l1(out.prediction, target)
@@ -171,6 +172,9 @@ class Task:
              **extra}
     if out.mask is not None:
       terms["mask_ratio"] = mask_ratio(out.mask, self.center_len)
+    if getattr(self.model, "pack_selected", False):  # per-row (B,) counts: train/capacity.py
+      terms.update(selected=jnp.sum(out.mask == 1.0, axis=1, dtype=jnp.int32),
+                   overflow=out.overflow)
     return total, terms
 
 
