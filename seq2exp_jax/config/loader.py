@@ -7,8 +7,8 @@ CPU demo). Experiment files are loaded as modules of their folder, so one can im
 sibling with `from . import common` (experiments/common.py holds the shared recipe). A
 config has these sections:
 
-  model:  name ("seq2exp" | "baseline"), backbone {kind, ...} and the model's other
-          constructor arguments (Seq2Exp's `bottleneck` is a dict of BetaMask's, or None).
+  model:  name (a key of train/task.py MODELS: "seq2exp", "baseline", "epinformer", ...),
+          backbone {kind, ...} and the model's other constructor arguments (Seq2Exp's `bottleneck` is a dict of BetaMask's, or None).
   mask:   where the predictor's mask comes from: "learned" (the generator), "peaks" (MACS3
           DNase peaks stored in the data set) or "generator_top" (the top `top_fraction` of
           a trained Seq2Exp's soft mask, from `generator_workdir`).
@@ -21,6 +21,9 @@ config has these sections:
           (default 1) computes each step's gradient as K micro-batches of batch_size / K
           one after another (the memory of one micro-batch, K sequential passes; batch_size
           a multiple of K x devices; see train/step.py).
+  packing: capacity of the hard variant's packed predictor: "window" (L), a number of
+          positions, or "auto" (a bucket of L chosen from recent steps' selected counts;
+          train/capacity.py).
 """
 
 from __future__ import annotations
