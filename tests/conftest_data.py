@@ -194,3 +194,16 @@ def smoke_soft_run(data_dir: pathlib.Path, workdir: pathlib.Path,
   c.train.update(steps=2, eval_every=2)
   train_and_evaluate(c, workdir)
   return workdir
+
+
+def export_and_reload(workdir: pathlib.Path, artifact: pathlib.Path):
+  """`seq2exp export` of a finished run to `artifact`, then (the served predictor, the run's
+  task, its params): what a served prediction is compared with."""
+  # pylint: disable=import-outside-toplevel
+  from seq2exp_jax import cli
+  from seq2exp_jax.outputs.serving import ExportedPredictor
+  from seq2exp_jax.train import checkpoint
+  from seq2exp_jax.train.task import build_task
+  assert cli.main(["export", "--workdir", str(workdir), "--out", str(artifact)]) == 0
+  config, params, _ = checkpoint.load_run(workdir)
+  return ExportedPredictor.load(artifact), build_task(config), params

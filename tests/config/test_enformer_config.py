@@ -1,34 +1,17 @@
-"""experiments/enformer.py: one real training step of its smoke variant on 8 simulated devices
-on the tests' tiny synthetic data set, and the paper variant's run as baselines.sh lines
-10-29 sets it (batch 4, 200,000 steps, timm's warm-up from 0 to 7e-6 over 50,000 steps, then
-a cosine from 7e-6 to 7e-6)."""
+"""experiments/enformer.py: the paper variant's run as baselines.sh lines 10-29 sets it
+(batch 4, 200,000 steps, timm's warm-up from 0 to 7e-6 over 50,000 steps, then a cosine
+from 7e-6 to 7e-6). One real step of its smoke variant on 8 simulated devices is
+tests/train/test_trainer.py::test_one_step_of_every_smoke_config[enformer]."""
 
 from __future__ import annotations
 
-import jax
 import numpy as np
 
 from conftest import REPO
-from conftest_data import tiny_synthetic
 from seq2exp_jax.config import loader as configs
-from seq2exp_jax.train import checkpoint
 from seq2exp_jax.train.optim import learning_rate
-from seq2exp_jax.train.trainer import train_and_evaluate
 
 CONFIG = str(REPO / "experiments" / "enformer.py")
-
-
-def test_one_real_step_of_the_smoke_config_on_8_devices(tmp_path_factory, tmp_path):
-  assert jax.device_count() == 8
-  c = configs.load_config(f"{CONFIG}:smoke")
-  c.data.dir = str(tiny_synthetic(tmp_path_factory.getbasetemp())[1])
-  c.train.update(steps=1, log_every=1, eval_every=1, checkpoint_every=1)
-  result = train_and_evaluate(c, tmp_path / "run")
-  assert result["step"] == 1
-  assert np.isfinite(result["train"]["loss"]) and result["train"]["grad_norm"] > 0
-  assert np.isfinite(result["valid"]["mse"]) and "mask_ratio" not in result["train"]
-  assert checkpoint.manager(tmp_path / "run" / "checkpoints",
-                            read_only=True).latest_step() == 1
 
 
 def test_paper_variant_is_the_scripts_run():

@@ -12,12 +12,10 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from conftest_data import tiny_synthetic
+from conftest_data import export_and_reload, tiny_synthetic
 from data_pipeline.batch import ELEMENT_SLOTS, ELEMENT_WIDTH, Batch
 from seq2exp_jax import cli
 from seq2exp_jax.config import loader as configs
-from seq2exp_jax.outputs.serving import ExportedPredictor
-from seq2exp_jax.train import checkpoint
 from seq2exp_jax.train.optim import learning_rate
 from seq2exp_jax.train.task import build_task
 from seq2exp_jax.train.trainer import train_and_evaluate
@@ -72,11 +70,7 @@ def test_smoke_trains_evaluates_predicts_and_exports(data, tmp_path):
   assert rows[0] == "ensid,chrom,tss,target,prediction" and len(rows) > 1
   assert all(np.isfinite(float(r.split(",")[-1])) for r in rows[1:])
 
-  artifact = tmp_path / "epinformer.s2x"
-  assert cli.main(["export", "--workdir", str(workdir), "--out", str(artifact)]) == 0
-  served = ExportedPredictor.load(artifact)
-  config, params, _ = checkpoint.load_run(workdir)
-  task = build_task(config)
+  served, task, params = export_and_reload(workdir, tmp_path / "epinformer.s2x")
   rng = np.random.default_rng(0)
   window = c.data.window
   inputs = Batch.zeros(2, window, elements=True).arrays()

@@ -1,5 +1,6 @@
 """experiments/prism.py: `paper` is the original's train_example.sh run, and the smoke
-config trains for real on the tiny data set on 8 simulated devices, then evaluates."""
+config's training loss is Prism's objective (its real step on 8 simulated devices is
+tests/train/test_trainer.py::test_one_step_of_every_smoke_config[prism])."""
 
 from __future__ import annotations
 
@@ -10,15 +11,12 @@ import re
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 from conftest import REPO
-from conftest_data import tiny_synthetic
 from data_pipeline.batch import Batch
 from seq2exp_jax.config import loader as configs
 from seq2exp_jax.model.losses import smooth_l1
 from seq2exp_jax.train.task import build_task
-from seq2exp_jax.train.trainer import train_and_evaluate
 
 PATH = REPO / "experiments" / "prism.py"
 
@@ -46,22 +44,6 @@ def test_paper_variant_is_the_originals_run():
   for variant in ("smoke", "synthetic"):  # the window is pooled whole, as in the paper
     v = configs.load_config(f"{PATH}:{variant}")
     assert v.model.center_len == v.data.window <= 2000
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-  return str(tiny_synthetic(tmp_path_factory.getbasetemp())[1])
-
-
-def test_smoke_trains_and_evaluates_on_8_devices(data, tmp_path):
-  assert jax.device_count() == 8
-  c = configs.load_config(f"{PATH}:smoke")
-  c.data.dir = data
-  c.train.update(steps=2, log_every=1, eval_every=2, checkpoint_every=2)
-  result = train_and_evaluate(c, tmp_path / "run")
-  assert result["step"] == 2 and np.isfinite(result["valid"]["mse"])
-  assert np.isfinite(result["train"]["loss"]) and result["train"]["grad_norm"] > 0
-  assert "mask_ratio" not in result["train"]
 
 
 def test_the_training_loss_is_prisms_objective():

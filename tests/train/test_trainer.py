@@ -15,7 +15,7 @@ import numpy as np
 import pyBigWig
 import pytest
 
-from conftest_data import tiny_synthetic
+from conftest_data import export_and_reload, tiny_synthetic
 from data_pipeline.batch import Batch
 from data_pipeline.io import read_chrom_lengths
 from seq2exp_jax.train import checkpoint
@@ -224,12 +224,7 @@ def test_eval_predict_and_export(soft_run, data, tmp_path, capsys):
   assert (out / "predicted_vs_observed.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
   assert len(list((out / "genes").glob("*.png"))) == 4
 
-  artifact = tmp_path / "soft.s2x"
-  assert cli.main(["export", "--workdir", str(workdir), "--out", str(artifact)]) == 0
-  served = ExportedPredictor.load(artifact)
-  from seq2exp_jax.train.task import build_task  # pylint: disable=import-outside-toplevel
-  config, params, _ = checkpoint.load_run(workdir)
-  task = build_task(config)
+  served, task, params = export_and_reload(workdir, tmp_path / "soft.s2x")
   rng = np.random.default_rng(0)
   for batch_size in (1, 3):
     inputs = {"dna": np.eye(4, dtype=np.float32)[rng.integers(0, 4, (batch_size, window))],
