@@ -15,12 +15,15 @@ bookkeeping (the step minus the gradient) and the selective scans inside them: e
 a layer runs the scan's forward twice and its backward once. `scan, two directions apart`
 times the same scan as two independent computations in one jitted function: XLA:CPU runs
 them one after the other, so it is no faster (the two cores cannot share the scan that way).
+`two devices` puts the two rows on two simulated CPU devices (one thread each): what running
+the directions concurrently could give at most, and the step it would bound.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -67,6 +70,13 @@ def scan_seconds(length: int, steps: int) -> dict[str, float]:
   for name, fn in (("joint", joint), ("apart", apart)):
     out[f"{name}_forward"] = _best(jax.jit(fn), *args, steps=steps)
     out[f"{name}_both"] = _best(jax.jit(jax.grad(fn, argnums=range(6))), *args, steps=steps)
+  # The two rows on two devices (each simulated CPU device has its own thread): the most
+  # that running the directions concurrently could give.
+  mesh = jax.sharding.Mesh(jax.devices()[:ROWS], ("rows",))
+  rows = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("rows"))
+  placed = [jax.device_put(t, rows) for t in args]
+  out["devices_both"] = _best(jax.jit(jax.grad(joint, argnums=range(6))), *placed,
+                              steps=steps)
   return out
 
 
@@ -98,7 +108,11 @@ def loss_seconds(length: int, steps: int) -> dict[str, float]:
 def _child(kind: str, length: int, steps: int) -> dict:
   cmd = [sys.executable, __file__, "--one", kind, "--length", str(length), "--steps",
          str(steps)]
-  proc = subprocess.run(cmd, capture_output=True, text=True)
+  env = dict(os.environ)
+  if kind == "scan":  # two simulated devices for the "two devices" row
+    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "")
+                        + f" --xla_force_host_platform_device_count={ROWS}").strip()
+  proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
   if proc.returncode:
     raise SystemExit(f"{kind} L={length}: failed\n{proc.stderr[-3000:]}")
   return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -147,6 +161,9 @@ def main() -> int:
         ("one layer's scan, forward", scan["joint_forward"]),
         ("one layer's scan, forward + backward", scan["joint_both"]),
         ("  the same, two directions apart", scan["apart_both"]),
+        ("  the same, the two directions on two devices", scan["devices_both"]),
+        (f"  step if every scan ran at that speed ({LAYERS} x)",
+         step - scans * (1 - scan["devices_both"] / scan["joint_both"])),
     ]
     print(f"\nwhere the time goes, L {n:,} (ms; each part measured alone)")
     for name, seconds in parts:
