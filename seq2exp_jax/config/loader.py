@@ -8,7 +8,8 @@ sibling with `from . import common` (experiments/common.py holds the shared reci
 config has these sections:
 
   model:  name (a key of train/task.py MODELS: "seq2exp", "baseline", "epinformer", ...),
-          backbone {kind, ...} and the model's other constructor arguments (Seq2Exp's `bottleneck` is a dict of BetaMask's, or None).
+          backbone {kind, ...} and the model's other constructor arguments (Seq2Exp's
+          `bottleneck` is a dict of BetaMask's, or None).
   mask:   where the predictor's mask comes from: "learned" (the generator), "peaks" (MACS3
           DNase peaks stored in the data set) or "generator_top" (the top `top_fraction` of
           a trained Seq2Exp's soft mask, from `generator_workdir`).
