@@ -84,16 +84,14 @@ def _child(args) -> list[dict]:
 
 
 def _run_child(argv: list[str], part: str, method: str, timeout: float) -> list[dict]:
-  cmd = [sys.executable, os.path.abspath(__file__), *argv, "--part", part, "--method", method]
+  import train_step  # noqa: PLC0415  (benchmarks/train_step.py)
   try:
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    return train_step.run_child(os.path.abspath(__file__),
+                                [*argv, "--part", part, "--method", method], timeout=timeout)
   except subprocess.TimeoutExpired:
     return [{"error": f"{part} {method}: stopped after --timeout {timeout:.0f} s"}]
-  lines = proc.stdout.strip().splitlines()
-  if proc.returncode or not lines:
-    return [{"error": f"{part} {method} failed (exit {proc.returncode}):\n"
-                      f"{proc.stderr[-3000:]}"}]
-  return json.loads(lines[-1])
+  except train_step.ChildFailed as e:
+    return [{"error": f"{part} {method} failed (exit {e.returncode}):\n{e.stderr}"}]
 
 
 def _scan_table(rows: list[dict], sizes) -> list[str]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
-import subprocess
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
@@ -27,17 +26,17 @@ import train_step  # noqa: E402  (benchmarks/train_step.py)
 
 
 def _step(variant: str, length: int, batch: int, steps: int, capacity: int) -> dict:
-  cmd = [sys.executable, __file__, "--one", variant, "--length", str(length), "--batch",
-         str(batch), "--steps", str(steps), "--capacity", str(capacity)]
-  proc = subprocess.run(cmd, capture_output=True, text=True)
-  if proc.returncode:
-    raise SystemExit(f"capacity {capacity}: failed\n{proc.stderr[-3000:]}")
-  return json.loads(proc.stdout.strip().splitlines()[-1])
+  try:
+    return train_step.run_child(__file__, [
+        "--one", variant, "--length", str(length), "--batch", str(batch), "--steps",
+        str(steps), "--capacity", str(capacity)])
+  except train_step.ChildFailed as e:
+    raise SystemExit(f"capacity {capacity}: failed\n{e.stderr}") from None
 
 
 def report_run(workdir: str) -> None:
-  logs = [json.loads(line) for line in (pathlib.Path(workdir) / "metrics.jsonl").open()]
-  train = [r for r in logs if r["split"] == "train" and "capacity" in r]
+  from seq2exp_jax.train.metric_writer import read_metrics  # noqa: PLC0415
+  train = [r for r in read_metrics(workdir, "train") if "capacity" in r]
   print(f"\n{workdir}: packing.capacity = auto")
   print(f"{'step':>6} {'capacity':>9} {'selected/row':>13} {'overflow/row':>13} "
         f"{'overflow rate':>14} {'mask ratio':>11}")

@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import pathlib
-import subprocess
 import sys
 import time
 
@@ -106,16 +105,15 @@ def loss_seconds(length: int, steps: int) -> dict[str, float]:
 
 
 def _child(kind: str, length: int, steps: int) -> dict:
-  cmd = [sys.executable, __file__, "--one", kind, "--length", str(length), "--steps",
-         str(steps)]
   env = dict(os.environ)
   if kind == "scan":  # two simulated devices for the "two devices" row
     env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "")
                         + f" --xla_force_host_platform_device_count={ROWS}").strip()
-  proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-  if proc.returncode:
-    raise SystemExit(f"{kind} L={length}: failed\n{proc.stderr[-3000:]}")
-  return json.loads(proc.stdout.strip().splitlines()[-1])
+  try:
+    return train_step.run_child(__file__, ["--one", kind, "--length", str(length),
+                                           "--steps", str(steps)], env)
+  except train_step.ChildFailed as e:
+    raise SystemExit(f"{kind} L={length}: failed\n{e.stderr}") from None
 
 
 def main() -> int:

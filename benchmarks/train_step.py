@@ -30,6 +30,27 @@ DEFAULT = "seq2exp_soft,caduceus_signals,macs3_mask"
 ORIGINAL = {4096: (41.8, 5.1), 8192: (112.6, 9.7)}  # s/step, GiB (PyTorch, this machine)
 
 
+class ChildFailed(Exception):
+  """A benchmark child exited non-zero or printed nothing: its exit code and stderr's tail."""
+
+  def __init__(self, returncode: int, stderr: str):
+    super().__init__(f"exit {returncode}")
+    self.returncode, self.stderr = returncode, stderr
+
+
+def run_child(script: str, argv: list[str], env: dict | None = None,
+              timeout: float | None = None):
+  """`python script *argv` in its own process (so one measurement's memory does not count
+  against another's): the JSON of its last stdout line. ChildFailed if it fails;
+  subprocess.TimeoutExpired past `timeout` seconds."""
+  proc = subprocess.run([sys.executable, script, *argv], capture_output=True, text=True,
+                        env=env, timeout=timeout)
+  lines = proc.stdout.strip().splitlines()
+  if proc.returncode or not lines:
+    raise ChildFailed(proc.returncode, proc.stderr[-3000:])
+  return json.loads(lines[-1])
+
+
 def measure(name: str, variant: str, length: int, batch: int, steps: int,
             dtype: str | None, remat: bool | None, extra_overrides: tuple[str, ...] = ()
             ) -> dict:
@@ -114,16 +135,16 @@ def main() -> int:
   rows = []
   for name in args.configs.split(","):
     for length in (int(n) for n in args.lengths.split(",")):
-      cmd = [sys.executable, __file__, "--one", name, "--length", str(length), "--batch",
-             str(args.batch), "--steps", str(args.steps)]
-      cmd += (["--paper"] if args.paper else []) + (["--dtype", args.dtype] if args.dtype
-                                                    else [])
-      cmd += ["--remat", args.remat] if args.remat else []
-      proc = subprocess.run(cmd, capture_output=True, text=True)
-      if proc.returncode:
-        print(f"{name} L={length}: failed\n{proc.stderr[-3000:]}", file=sys.stderr)
+      argv = ["--one", name, "--length", str(length), "--batch", str(args.batch), "--steps",
+              str(args.steps)]
+      argv += (["--paper"] if args.paper else []) + (["--dtype", args.dtype] if args.dtype
+                                                     else [])
+      argv += ["--remat", args.remat] if args.remat else []
+      try:
+        rows.append(run_child(__file__, argv))
+      except ChildFailed as e:
+        print(f"{name} L={length}: failed\n{e.stderr}", file=sys.stderr)
         continue
-      rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
       print(json.dumps(rows[-1]), file=sys.stderr)
   if not rows:
     return 1
